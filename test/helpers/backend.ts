@@ -1,0 +1,13 @@
+/** Selects a TF.js backend for a test file (the library never does; tests and the CLI do). */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+
+/** The backends every numeric test runs on. */
+export const BACKENDS = ['cpu', 'wasm'] as const;
+
+/** Switches to a backend and waits for it. */
+export async function useBackend(name: 'cpu' | 'wasm'): Promise<void> {
+  tf.env().set('IS_TEST', true);
+  if (!(await tf.setBackend(name))) throw new Error(`backend ${name} did not initialize`);
+  await tf.ready();
+}
