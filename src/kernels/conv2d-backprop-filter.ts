@@ -1,0 +1,63 @@
+/**
+ * `Conv2DBackpropFilter` (the gradient of conv2d with respect to its filter) written with TF.js
+ * ops, as im2col: pad the input, take one strided slice per filter tap, and contract the stacked
+ * patches with the output gradient in one matMul. The wasm backend has no such kernel (conv
+ * models cannot train there) and the cpu backend's own loops take seconds per call.
+ *
+ * dW[i, j, c, o] = Σ_{n, p, q} xPadded[n, p·sh + i, q·sw + j, c] · dy[n, p, q, o]
+ */
+import * as tf from '@tensorflow/tfjs';
+import { withTensors } from './as-tensor.js';
+
+type Attrs = {
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
+  dataFormat: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  filterShape: [number, number, number, number];
+};
+
+/**
+ * The filter gradient of a 2-D convolution (dilation 1, as TF.js's conv2d gradient requires).
+ * @param x the convolution's input, `[N, H, W, Cin]` (or NCHW with `dataFormat`)
+ * @param dy the gradient of its output, `[N, Ho, Wo, Cout]` (or NCHW)
+ * @param attrs the kernel attributes (strides, pad, dataFormat, dimRoundingMode, filterShape)
+ * @returns `[kh, kw, Cin, Cout]`
+ */
+export function conv2dBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: Attrs): tf.Tensor4D {
+  return tf.tidy(() => {
+    const nhwc = attrs.dataFormat === 'NCHW';
+    const input = nhwc ? tf.transpose(x, [0, 2, 3, 1]) : x;
+    const grad = nhwc ? tf.transpose(dy, [0, 2, 3, 1]) : dy;
+    const [kh, kw, cin, cout] = attrs.filterShape;
+    const info = tf.backend_util.computeConv2DInfo(
+      input.shape,
+      attrs.filterShape,
+      attrs.strides,
+      1,
+      attrs.pad as 'valid',
+      attrs.dimRoundingMode,
+      false,
+      'channelsLast',
+    );
+    const { top, bottom, left, right } = info.padInfo;
+    const padded = tf.pad(input, [[0, 0], [top, bottom], [left, right], [0, 0]]);
+    const n = input.shape[0];
+    const { outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw } = info;
+    const taps: tf.Tensor[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        taps.push(tf.stridedSlice(padded, [0, i, j, 0], [n, i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1, cin], [1, sh, sw, 1]));
+      }
+    }
+    const columns = tf.reshape(tf.concat(taps, 3), [n * ho * wo, kh * kw * cin]);
+    const dW = tf.matMul(columns, tf.reshape(grad, [n * ho * wo, cout]), true, false);
+    return tf.reshape(dW, [kh, kw, cin, cout]);
+  });
+}
+
+/** The kernel function registered for `Conv2DBackpropFilter`. */
+export const conv2dBackpropFilterKernel: tf.KernelFunc = ({ inputs, attrs }) =>
+  withTensors([inputs['x'] as tf.TensorInfo, inputs['dy'] as tf.TensorInfo], ([x, dy]) =>
+    conv2dBackpropFilter(x as tf.Tensor4D, dy as tf.Tensor4D, attrs as unknown as Attrs),
+  );

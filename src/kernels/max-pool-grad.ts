@@ -1,0 +1,75 @@
+/**
+ * `MaxPoolGrad` (the gradient of 2-D max pooling) written with TF.js ops. The wasm backend's own
+ * kernel drops the gradient of every window whose maximum is negative; this one routes each
+ * window's gradient to the window's first maximum in row-major order, as the cpu backend does.
+ *
+ * Windows are gathered as in im2col: the input is padded with −∞, one strided slice per tap; the
+ * argmax over taps picks the position; each tap's share is spread back to the input grid by
+ * interleaving zeros (stride) and shifting (tap offset).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { withTensors } from './as-tensor.js';
+
+type Attrs = {
+  filterSize: [number, number] | number;
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+};
+
+/**
+ * The input gradient of `maxPool(input)`.
+ * @param dy the gradient of the pooled output, `[N, Ho, Wo, C]`
+ * @param input the pooling's input, `[N, H, W, C]`
+ * @param attrs the kernel attributes (filterSize, strides, pad, dimRoundingMode)
+ * @returns `[N, H, W, C]`
+ */
+export function maxPoolGrad(dy: tf.Tensor4D, input: tf.Tensor4D, attrs: Attrs): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = tf.backend_util.computePool2DInfo(
+      input.shape,
+      attrs.filterSize,
+      attrs.strides,
+      1,
+      attrs.pad as 'valid',
+      attrs.dimRoundingMode,
+    );
+    const { top, bottom, left, right } = info.padInfo;
+    const [n, h, w, c] = input.shape;
+    const { outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
+    const padded = tf.pad(input, [[0, 0], [top, bottom], [left, right], [0, 0]], -Infinity);
+    const hp = h + top + bottom;
+    const wp = w + left + right;
+    const taps: tf.Tensor[] = [];
+    for (let i = 0; i < fh; i++) {
+      for (let j = 0; j < fw; j++) {
+        taps.push(tf.stridedSlice(padded, [0, i, j, 0], [n, i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1, c], [1, sh, sw, 1]));
+      }
+    }
+    const windows = tf.stack(taps, 4); // [N, Ho, Wo, C, fh·fw]
+    const winner = tf.oneHot(tf.argMax(windows, 4), fh * fw); // first maximum
+    const shares = tf.unstack(tf.mul(winner, tf.expandDims(dy, 4)), 4);
+    let dxPadded: tf.Tensor = tf.zeros([n, hp, wp, c]);
+    shares.forEach((share, k) => {
+      const i = Math.floor(k / fw);
+      const j = k % fw;
+      // Interleave zeros: element (p, q) lands at (p·sh, q·sw).
+      let spread = tf.reshape(share, [n, ho, 1, wo, 1, c]);
+      spread = tf.pad(spread, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+      spread = tf.reshape(spread, [n, ho * sh, wo * sw, c]);
+      // Shift by the tap offset, then fit to the padded grid.
+      const rows = Math.min(ho * sh, hp - i);
+      const cols = Math.min(wo * sw, wp - j);
+      spread = tf.slice(spread, [0, 0, 0, 0], [n, rows, cols, c]);
+      spread = tf.pad(spread, [[0, 0], [i, hp - i - rows], [j, wp - j - cols], [0, 0]]);
+      dxPadded = tf.add(dxPadded, spread);
+    });
+    return tf.slice(dxPadded, [0, top, left, 0], [n, h, w, c]) as tf.Tensor4D;
+  });
+}
+
+/** The kernel function registered for `MaxPoolGrad`. */
+export const maxPoolGradKernel: tf.KernelFunc = ({ inputs, attrs }) =>
+  withTensors([inputs['dy'] as tf.TensorInfo, inputs['input'] as tf.TensorInfo], ([dy, input]) =>
+    maxPoolGrad(dy as tf.Tensor4D, input as tf.Tensor4D, attrs as unknown as Attrs),
+  );
