@@ -5,7 +5,7 @@
  * are the weight data. Manifest entries with `group: "optimizer"` are optimizer state, not model
  * weights.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { LandscopeError } from '../errors.js';
@@ -48,7 +48,7 @@ export function isModelWeight(spec: WeightSpec): boolean {
  */
 export async function readArtifact(path: string, what = 'model'): Promise<Artifact> {
   let jsonPath = resolve(path);
-  if (!jsonPath.endsWith('.json')) jsonPath = join(jsonPath, 'model.json');
+  if ((await stat(jsonPath).catch(() => undefined))?.isDirectory() === true) jsonPath = join(jsonPath, 'model.json');
   const text = new TextDecoder().decode(await readInputFile(jsonPath, what));
   let json: Artifact['json'];
   try {

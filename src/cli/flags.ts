@@ -1,0 +1,88 @@
+/**
+ * Command-line flags: `node:util` parseArgs with every value checked, so that each bad value
+ * becomes a UsageError naming the flag, the value and what is allowed.
+ */
+import { parseArgs } from 'node:util';
+import { parseRange, type AxisRange } from '../core/grid.js';
+import { UsageError } from './cli-io.js';
+
+/** A flag's declaration: a string value (the default) or a boolean switch. */
+export type FlagSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
+
+/** Parsed flags: values by flag name, positionals in order. */
+export interface ParsedFlags {
+  readonly values: Record<string, string | boolean | string[] | undefined>;
+  readonly positionals: string[];
+}
+
+/**
+ * Parses `argv` against the declared flags.
+ * @throws {UsageError} for an unknown flag, a missing value, or a value that looks like a flag
+ */
+export function parseFlags(argv: readonly string[], spec: FlagSpec): ParsedFlags {
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], options: spec, allowPositionals: true, strict: true });
+    return { values: values as ParsedFlags['values'], positionals };
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+  }
+}
+
+/** Reads flags with checks; every getter throws a UsageError naming the flag. */
+export class Flags {
+  constructor(private readonly parsed: ParsedFlags) {}
+
+  /** The positional arguments. */
+  get positionals(): string[] {
+    return this.parsed.positionals;
+  }
+
+  /** A string flag, or undefined when absent. */
+  string(name: string): string | undefined {
+    const v = this.parsed.values[name];
+    return typeof v === 'string' ? v : undefined;
+  }
+
+  /** A string flag that must be present. */
+  required(name: string, hint = ''): string {
+    const v = this.string(name);
+    if (v === undefined || v === '') throw new UsageError(`--${name} is required${hint ? ` (${hint})` : ''}`);
+    return v;
+  }
+
+  /** A boolean switch. */
+  boolean(name: string): boolean {
+    return this.parsed.values[name] === true;
+  }
+
+  /** One of a fixed set of values. */
+  choice<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const v = this.string(name) ?? fallback;
+    if (!(allowed as readonly string[]).includes(v)) {
+      throw new UsageError(`--${name}: '${v}' is not one of ${allowed.join(', ')}`);
+    }
+    return v as T;
+  }
+
+  /** An integer in [min, max]. */
+  integer(name: string, fallback: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+    const text = this.string(name);
+    if (text === undefined) return fallback;
+    const v = Number(text);
+    if (!(text.trim() !== '' && Number.isInteger(v) && v >= min && v <= max)) {
+      throw new UsageError(`--${name}: '${text}' is not an integer from ${min} to ${max}`);
+    }
+    return v;
+  }
+
+  /** A `min:max:num` range. */
+  range(name: string): AxisRange | undefined {
+    const text = this.string(name);
+    if (text === undefined) return undefined;
+    try {
+      return parseRange(text, `--${name}`);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+}

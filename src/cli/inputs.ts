@@ -1,0 +1,97 @@
+/**
+ * The inputs every landscape command shares: a model from `--model`, data from `--x`/`--y`,
+ * the loss from `--loss` or the model, and directions from `--dir-x`/`--dir-y` or seeds.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { assertIgnoreKind, assertNormKind, IGNORE_KINDS, NORM_KINDS, type IgnoreKind, type NormKind } from '../core/normalize-direction.js';
+import type { ParamList } from '../core/param-list.js';
+import { randomDirection } from '../core/random-direction.js';
+import { artifactWeights, loadModel, readArtifact } from '../io/artifact.js';
+import { readNpyFile } from '../io/npy.js';
+import { normalizeForModel } from '../landscape/directions.js';
+import { LOSS_NAMES } from '../model/losses.js';
+import { resolveLoss, type ResolvedLoss } from '../model/model-loss.js';
+import { matchModelLayout, modelLayout } from '../model/model-weights.js';
+import { prepareData, type Dataset } from '../model/prepare-data.js';
+import { UsageError } from './cli-io.js';
+import type { Flags } from './flags.js';
+
+/** A model with its data and loss, as named on the command line. */
+export interface ModelInputs {
+  readonly model: tf.LayersModel;
+  readonly data: Dataset;
+  readonly loss: ResolvedLoss;
+  readonly modelPath: string;
+  readonly xPath: string;
+  readonly yPath: string;
+}
+
+/** Loads `--model`, `--x`, `--y` (and `--loss`). */
+export async function loadModelInputs(flags: Flags, modelFlag = 'model'): Promise<ModelInputs> {
+  const modelPath = flags.required(modelFlag, 'path of a TF.js model.json');
+  const xPath = flags.required('x', 'inputs as a .npy file');
+  const yPath = flags.required('y', 'labels as a .npy file');
+  const lossName = flags.string('loss');
+  if (lossName !== undefined && !LOSS_NAMES.includes(lossName)) {
+    throw new UsageError(`--loss: '${lossName}' is not a known loss; known: ${LOSS_NAMES.join(', ')}`);
+  }
+  const model = await loadModel(modelPath, `--${modelFlag}`);
+  const loss = resolveLoss(model, lossName);
+  const [x, y] = [await readNpyFile(xPath, '--x'), await readNpyFile(yPath, '--y')];
+  const data = prepareData(model, x, y, loss.name, { x: `--x ${xPath}`, y: `--y ${yPath}` });
+  return { model, data, loss, modelPath, xPath, yPath };
+}
+
+/** Frees the model and data of `loadModelInputs`. */
+export function disposeInputs(inputs: ModelInputs): void {
+  inputs.data.x.dispose();
+  inputs.data.y.dispose();
+  inputs.model.dispose();
+}
+
+/** Reads `--norm` and `--ignore`. */
+export function normalizationFlags(flags: Flags, defaultNorm: NormKind = 'filter'): { norm: NormKind; ignore: IgnoreKind } {
+  const norm = flags.string('norm') ?? defaultNorm;
+  const ignore = flags.string('ignore') ?? 'biasbn';
+  try {
+    assertNormKind(norm, '--norm');
+    assertIgnoreKind(ignore, '--ignore');
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return { norm, ignore };
+}
+
+/** The flag declarations for `--norm` / `--ignore`, with their allowed values for help text. */
+export const NORMALIZATION_HELP = `[--norm ${NORM_KINDS.join("|")} (default filter)] [--ignore ${IGNORE_KINDS.join("|")} (default biasbn)]`;
+
+/**
+ * Reads a model-shaped weights artifact (a direction or a checkpoint) in the model's layout.
+ * @throws {LandscopeError} when it is missing or does not match the model
+ */
+export async function loadModelShaped(model: tf.LayersModel, path: string, what: string): Promise<ParamList> {
+  const artifact = await readArtifact(path, what);
+  return matchModelLayout(model, artifactWeights(artifact), `${what} ${artifact.path}`);
+}
+
+/** Where a direction came from, for the output's metadata. */
+export type DirectionSource = { file: string } | { seed: number };
+
+/**
+ * A direction from a file flag (raw or normalized; normalized again with `norm`) or from a seed.
+ * @returns the normalized direction and where it came from
+ */
+export async function loadDirection(
+  model: tf.LayersModel,
+  file: string | undefined,
+  seed: number,
+  what: string,
+  normalization: { norm: NormKind; ignore: IgnoreKind },
+): Promise<{ direction: ParamList; source: DirectionSource }> {
+  const raw = file !== undefined ? await loadModelShaped(model, file, what) : randomDirection(modelLayout(model), seed);
+  try {
+    return { direction: normalizeForModel(model, raw, normalization), source: file !== undefined ? { file } : { seed } };
+  } finally {
+    raw.dispose();
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Progress of a long computation on stderr: a redrawn bar with points/s and time left on a
+ * terminal, a plain line every tenth of the work (and at the end) otherwise.
+ */
+
+/** Formats seconds as `1h02m`, `3m05s` or `12s`. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${s}s`;
+}
+
+/**
+ * A progress callback `(done, total) => void` that writes to `write`.
+ * @param label what is being computed, e.g. `surface`
+ * @param write where the text goes (stderr)
+ * @param isTTY redraw one line (true) or print lines (false)
+ * @param now a clock in milliseconds (tests pass a fake one)
+ */
+export function progressReporter(
+  label: string,
+  write: (text: string) => void,
+  isTTY: boolean,
+  now: () => number = () => performance.now(),
+): (done: number, total: number) => void {
+  const started = now();
+  let lastDecile = -1;
+  let lastDraw = -Infinity;
+  return (done, total) => {
+    const t = now();
+    const elapsed = (t - started) / 1000;
+    const rate = done / Math.max(elapsed, 1e-9);
+    const left = (total - done) / rate;
+    const text = `${label}: ${done}/${total} points, ${rate.toFixed(1)} points/s, ${formatDuration(left)} left`;
+    if (isTTY) {
+      if (done === total || t - lastDraw > 100) {
+        const width = 24;
+        const filled = Math.round((done / total) * width);
+        write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${text}${done === total ? '\n' : ''}`);
+        lastDraw = t;
+      }
+      return;
+    }
+    const decile = Math.floor((done / total) * 10);
+    if (decile > lastDecile || done === total) {
+      lastDecile = decile;
+      write(`${text}\n`);
+    }
+  };
+}
