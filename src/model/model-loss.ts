@@ -34,7 +34,7 @@ export function resolveLoss(model: tf.LayersModel, loss?: string | LossFn): Reso
   if (compiled === undefined) {
     throw new LandscopeError(
       'UNSUPPORTED_MODEL',
-      'the model is not compiled and no loss was given: compile it, or pass a loss (--loss categoricalCrossentropy, …)',
+      'the model is not compiled and no loss was given (a checkpoint saved without includeOptimizer: true has no training config): pass a loss (--loss categoricalCrossentropy, …) or compile the model',
     );
   }
   const name = typeof compiledName === 'string' ? canonicalLossName(compiledName) : undefined;
