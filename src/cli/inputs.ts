@@ -21,6 +21,8 @@ export interface ModelInputs {
   readonly model: tf.LayersModel;
   readonly data: Dataset;
   readonly loss: ResolvedLoss;
+  /** `--loss` as given (undefined: the model's compiled loss), to pass on to the library. */
+  readonly lossOption: string | undefined;
   readonly modelPath: string;
   readonly xPath: string;
   readonly yPath: string;
@@ -39,7 +41,7 @@ export async function loadModelInputs(flags: Flags, modelFlag = 'model'): Promis
   const loss = resolveLoss(model, lossName);
   const [x, y] = [await readNpyFile(xPath, '--x'), await readNpyFile(yPath, '--y')];
   const data = prepareData(model, x, y, loss.name, { x: `--x ${xPath}`, y: `--y ${yPath}` });
-  return { model, data, loss, modelPath, xPath, yPath };
+  return { model, data, loss, lossOption: lossName, modelPath, xPath, yPath };
 }
 
 /** Frees the model and data of `loadModelInputs`. */

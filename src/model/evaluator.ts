@@ -19,7 +19,11 @@ export interface LossAndAccuracy {
 export interface EvaluatorOptions {
   /** The loss per sample (see `resolveLoss`). */
   readonly loss: LossFn;
-  /** Its canonical name when known: decides how accuracy is computed. */
+  /**
+   * Its canonical name when known: decides how accuracy is computed (argmax match for the
+   * categorical cross-entropies, a 0.5 threshold for binary cross-entropy on one unit, none for
+   * other or unnamed losses).
+   */
   readonly lossName?: LossName | undefined;
   /** Samples per forward pass. @default 256 */
   readonly batchSize?: number;
@@ -60,13 +64,12 @@ export class ModelEvaluator {
     }
     this.loss = options.loss;
     this.size = data.x.shape[0] as number;
-    const classes = data.y.rank >= 2 ? (data.y.shape[data.y.rank - 1] as number) : 0;
     const outputs = model.outputs[0]?.shape;
     const outUnits = outputs?.[outputs.length - 1] ?? 1;
     this.accuracyKind =
       options.lossName === 'binaryCrossentropy' && outUnits === 1
         ? 'binary'
-        : options.lossName === 'categoricalCrossentropy' || options.lossName === 'sparseCategoricalCrossentropy' || (outUnits > 1 && classes === outUnits)
+        : options.lossName === 'categoricalCrossentropy' || options.lossName === 'sparseCategoricalCrossentropy'
           ? 'categorical'
           : 'none';
     this.batches = [];

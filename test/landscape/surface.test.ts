@@ -4,7 +4,7 @@ import { parseRange } from '../../src/core/grid.js';
 import type { ParamList } from '../../src/core/param-list.js';
 import { artifactWeights, loadModel, readArtifact } from '../../src/io/artifact.js';
 import { readNpyFile } from '../../src/io/npy.js';
-import { normalizeForModel } from '../../src/landscape/directions.js';
+import { modelDirection, normalizeForModel } from '../../src/landscape/directions.js';
 import { interpolate, surface } from '../../src/landscape/surface.js';
 import { matchModelLayout, readModelWeights } from '../../src/model/model-weights.js';
 import { resolveLoss } from '../../src/model/model-loss.js';
@@ -69,3 +69,58 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('surface edge cases', () => {
+  beforeAll(() => useBackend('cpu'));
+
+  function regression() {
+    const m = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3], kernelInitializer: tf.initializers.glorotNormal({ seed: 4 }) })] });
+    m.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+    return m;
+  }
+
+  it('surface restores the weights bit for bit when an evaluation throws', async () => {
+    const model = regression();
+    const before = await readModelWeights(model).toFlat();
+    const d = modelDirection(model, 1);
+    let calls = 0;
+    const failing = (yt: tf.Tensor, yp: tf.Tensor) => {
+      if (++calls === 3) throw new Error('boom');
+      return tf.mean(tf.square(tf.sub(yt, yp)), -1);
+    };
+    await expect(surface(model, { x: tf.ones([4, 3]), y: tf.zeros([4, 2]) }, { directions: [d], xRange: parseRange('-1:1:5'), loss: failing })).rejects.toThrow('boom');
+    expect(Array.from(await readModelWeights(model).toFlat())).toEqual(Array.from(before));
+  });
+
+  it('surface records a non-finite loss as null, and regression models get accuracy null', async () => {
+    const model = regression();
+    const d = modelDirection(model, 1, { norm: 'none' });
+    // At ±1e20 the outputs are ~1e20 and their squares overflow float32 to Infinity.
+    const s = await surface(model, { x: tf.ones([4, 3]), y: tf.zeros([4, 2]) }, { directions: [d], xRange: parseRange('-1e20:1e20:3') });
+    const loss = s.loss as (number | null)[];
+    expect(loss[0]).toBeNull();
+    expect(Number.isFinite(loss[1])).toBe(true);
+    expect(loss[2]).toBeNull();
+    expect(s.accuracy).toBeNull();
+  });
+
+  it('surface evaluates batch-norm and dropout models in inference mode and never moves moving statistics', async () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({ units: 6, inputShape: [3], activation: 'relu' }),
+        tf.layers.batchNormalization({ movingMeanInitializer: tf.initializers.constant({ value: 0.3 }), movingVarianceInitializer: tf.initializers.constant({ value: 2 }) }),
+        tf.layers.dropout({ rate: 0.5 }),
+        tf.layers.dense({ units: 3, activation: 'softmax' }),
+      ],
+    });
+    model.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    const x = tf.randomNormal([32, 3], 0, 1, 'float32', 9);
+    const y = tf.oneHot(tf.tensor1d(Array.from({ length: 32 }, (_, i) => i % 3), 'int32'), 3).toFloat();
+    const d = modelDirection(model, 2, { ignore: 'none' });
+    const movingMean = d.names.indexOf(d.names.find((n) => n.endsWith('moving_mean')) as string);
+    expect(Array.from((d.tensors[movingMean] as tf.Tensor).dataSync())).toEqual(Array(6).fill(0));
+    const s = await surface(model, { x, y }, { directions: [d], xRange: parseRange('-1:1:3') });
+    const [refLoss] = (model.evaluate(x, y) as tf.Scalar[]).map((t) => t.dataSync()[0] as number);
+    expect((s.loss as number[])[1]).toBeCloseTo(refLoss as number, 6);
+  });
+});

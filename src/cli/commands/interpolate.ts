@@ -47,7 +47,7 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
     const result = await interpolate(inputs.model, inputs.data, theta1, theta2, {
       range,
       batchSize,
-      loss: inputs.loss.fn,
+      loss: inputs.lossOption,
       onProgress: progressReporter('interpolate', io.stderr, io.isTTY),
     });
     const meta = {

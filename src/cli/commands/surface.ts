@@ -62,7 +62,7 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
       xRange,
       ...(yRange !== undefined ? { yRange } : {}),
       batchSize,
-      loss: inputs.loss.fn,
+      loss: inputs.lossOption,
       onProgress: progressReporter('surface', io.stderr, io.isTTY),
     });
     const meta = {
