@@ -102,7 +102,6 @@ async function backpropFilter() {
   return Object.entries(results).map(([task, ms]) => ({ task: `${task} [32,28,28,8] 3x3x8x16`, 'ms/call': +ms.toFixed(2) }));
 }
 
-tf.env().set('IS_TEST', true); // no greeting from the cpu backend
 const rows = [
   await surfaceVsEvaluate('wasm', 'MLP 784-128-10', mlp, [784], 2048),
   await surfaceVsEvaluate('wasm', 'CNN conv8-pool-conv16-pool-dense', cnn, [28, 28, 1], 512),

@@ -3,19 +3,51 @@
  * kernel drops the gradient of every window whose maximum is negative; this one routes each
  * window's gradient to the window's first maximum in row-major order, as the cpu backend does.
  *
- * Windows are gathered as in im2col: the input is padded with −∞, one strided slice per tap; the
- * argmax over taps picks the position; each tap's share is spread back to the input grid by
- * interleaving zeros (stride) and shifting (tap offset).
+ * Windows are gathered as in im2col: the input is padded (with −∞ where maxima are sought), one
+ * strided slice per tap, stacked on a last axis; the argmax over taps picks the winner; each tap's
+ * share is spread back to the input grid by interleaving zeros (stride) and shifting (tap offset).
  */
 import * as tf from '@tensorflow/tfjs';
 import { withTensors } from './as-tensor.js';
 
-type Attrs = {
+/** The attributes of MaxPool / MaxPoolGrad. */
+export type PoolAttrs = {
   filterSize: [number, number] | number;
   strides: [number, number] | number;
   pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
 };
+
+function poolInfo(shape: [number, number, number, number], attrs: PoolAttrs) {
+  return tf.backend_util.computePool2DInfo(shape, attrs.filterSize, attrs.strides, 1, attrs.pad as 'valid', attrs.dimRoundingMode);
+}
+
+/** The pooling windows of `t` (shaped like the input), stacked: `[N, Ho, Wo, C, fh·fw]`. */
+function windowsOf(t: tf.Tensor4D, attrs: PoolAttrs, padValue: number): tf.Tensor {
+  const info = poolInfo(t.shape, attrs);
+  const { top, bottom, left, right } = info.padInfo;
+  const [n, , , c] = t.shape;
+  const { outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
+  const padded = tf.pad(t, [[0, 0], [top, bottom], [left, right], [0, 0]], padValue);
+  const taps: tf.Tensor[] = [];
+  for (let i = 0; i < fh; i++) {
+    for (let j = 0; j < fw; j++) {
+      taps.push(tf.stridedSlice(padded, [0, i, j, 0], [n, i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1, c], [1, sh, sw, 1]));
+    }
+  }
+  return tf.stack(taps, 4);
+}
+
+/**
+ * The windows of `source` and the one-hot position of each window's first maximum in `input`
+ * (same shape as `source`), both `[N, Ho, Wo, C, fh·fw]`. Summing `windows · winner` over the
+ * last axis is the adjoint of `maxPoolGrad` in `dy`.
+ */
+export function maxPoolWindows(source: tf.Tensor4D, input: tf.Tensor4D, attrs: PoolAttrs): { windows: tf.Tensor; winner: tf.Tensor } {
+  const inputWindows = windowsOf(input, attrs, -Infinity);
+  const taps = inputWindows.shape[4] as number;
+  return { windows: windowsOf(source, attrs, 0), winner: tf.oneHot(tf.argMax(inputWindows, 4), taps).toFloat() };
+}
 
 /**
  * The input gradient of `maxPool(input)`.
@@ -24,30 +56,16 @@ type Attrs = {
  * @param attrs the kernel attributes (filterSize, strides, pad, dimRoundingMode)
  * @returns `[N, H, W, C]`
  */
-export function maxPoolGrad(dy: tf.Tensor4D, input: tf.Tensor4D, attrs: Attrs): tf.Tensor4D {
+export function maxPoolGrad(dy: tf.Tensor4D, input: tf.Tensor4D, attrs: PoolAttrs): tf.Tensor4D {
   return tf.tidy(() => {
-    const info = tf.backend_util.computePool2DInfo(
-      input.shape,
-      attrs.filterSize,
-      attrs.strides,
-      1,
-      attrs.pad as 'valid',
-      attrs.dimRoundingMode,
-    );
+    const info = poolInfo(input.shape, attrs);
     const { top, bottom, left, right } = info.padInfo;
     const [n, h, w, c] = input.shape;
-    const { outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
-    const padded = tf.pad(input, [[0, 0], [top, bottom], [left, right], [0, 0]], -Infinity);
+    const { outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw, filterWidth: fw } = info;
     const hp = h + top + bottom;
     const wp = w + left + right;
-    const taps: tf.Tensor[] = [];
-    for (let i = 0; i < fh; i++) {
-      for (let j = 0; j < fw; j++) {
-        taps.push(tf.stridedSlice(padded, [0, i, j, 0], [n, i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1, c], [1, sh, sw, 1]));
-      }
-    }
-    const windows = tf.stack(taps, 4); // [N, Ho, Wo, C, fh·fw]
-    const winner = tf.oneHot(tf.argMax(windows, 4), fh * fw); // first maximum
+    const inputWindows = windowsOf(input, attrs, -Infinity);
+    const winner = tf.oneHot(tf.argMax(inputWindows, 4), inputWindows.shape[4] as number); // first maximum
     const shares = tf.unstack(tf.mul(winner, tf.expandDims(dy, 4)), 4);
     let dxPadded: tf.Tensor = tf.zeros([n, hp, wp, c]);
     shares.forEach((share, k) => {
@@ -71,5 +89,5 @@ export function maxPoolGrad(dy: tf.Tensor4D, input: tf.Tensor4D, attrs: Attrs): 
 /** The kernel function registered for `MaxPoolGrad`. */
 export const maxPoolGradKernel: tf.KernelFunc = ({ inputs, attrs }) =>
   withTensors([inputs['dy'] as tf.TensorInfo, inputs['input'] as tf.TensorInfo], ([dy, input]) =>
-    maxPoolGrad(dy as tf.Tensor4D, input as tf.Tensor4D, attrs as unknown as Attrs),
+    maxPoolGrad(dy as tf.Tensor4D, input as tf.Tensor4D, attrs as unknown as PoolAttrs),
   );

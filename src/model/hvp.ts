@@ -1,0 +1,152 @@
+/**
+ * Exact Hessian-vector products of a model's mean loss over a dataset (Pearlmutter 1994, "Fast
+ * exact multiplication by the Hessian"; PyHessian `hessian_vector_product`): H·v = ∇θ (∇θ L · v),
+ * by double backpropagation through the model in inference mode, batch by batch:
+ * H v = Σ_b (n_b / N) · H_b v. The second-order-correct gradients of
+ * `second-order-gradients.ts` are installed for the duration of each product.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { LandscopeError } from '../errors.js';
+import { ParamList } from '../core/param-list.js';
+import type { LossFn } from './losses.js';
+import { resolveLoss } from './model-loss.js';
+import { modelWeights, type ModelWeight } from './model-weights.js';
+import type { Dataset } from './prepare-data.js';
+import { SECOND_ORDER_UNSUPPORTED, withSecondOrderGradients } from './second-order-gradients.js';
+
+/** Which parameters the Hessian covers. */
+export type ParamSelection = 'all' | 'kernels';
+
+/** The accepted ParamSelection values. */
+export const PARAM_SELECTIONS: readonly ParamSelection[] = ['all', 'kernels'];
+
+/** Options of `hvp`. */
+export interface HvpOptions {
+  /**
+   * `all`: every trainable weight; `kernels`: trainable weights of rank ≥ 2 (the principal
+   * submatrix the paper's reference code uses, biases and batch-norm parameters excluded).
+   * @default 'all'
+   */
+  readonly params?: ParamSelection;
+  /** Samples per double-backward pass. @default 256 */
+  readonly batchSize?: number;
+  /** Loss name or function. @default the model's compiled loss */
+  readonly loss?: string | LossFn;
+}
+
+/** `v ↦ H v` over a model's selected parameters, with what it needs to know about them. */
+export interface HvpOperator {
+  /** Computes H·v (v in `layout` order); returns a new list the caller owns. */
+  (v: ParamList): Promise<ParamList>;
+  /** The covered parameters: names and shapes, in manifest order. */
+  readonly names: readonly string[];
+  readonly shapes: readonly (readonly number[])[];
+  /** The number of scalar parameters covered. */
+  readonly size: number;
+  /** How many products have been computed. */
+  readonly count: () => number;
+  /** A copy of the covered parameters' current values (e.g. as a template). */
+  readonly current: () => ParamList;
+  /** Frees the batch slices. */
+  readonly dispose: () => void;
+}
+
+/**
+ * Builds the Hessian-vector product operator of a model's loss on a dataset.
+ * @param model a model (compiled, or pass `loss`)
+ * @param data inputs and labels that fit it
+ * @param options which parameters, batch size and loss
+ * @returns the operator; call `dispose()` when done
+ * @throws {LandscopeError} `UNSUPPORTED_MODEL` when the model has no trainable weights (of the
+ * selection) or uses a kernel whose second-order gradient landscope cannot provide
+ * @throws {RangeError} for a bad option
+ * @example
+ * const H = hvp(model, data);
+ * const Hv = await H(v); // v: a ParamList in H.names order
+ */
+export function hvp(model: tf.LayersModel, data: Dataset, options: HvpOptions = {}): HvpOperator {
+  const params = options.params ?? 'all';
+  if (!PARAM_SELECTIONS.includes(params)) {
+    throw new RangeError(`hvp: params '${params}' is not one of ${PARAM_SELECTIONS.join(', ')}`);
+  }
+  const batchSize = options.batchSize ?? 256;
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`hvp: batchSize ${batchSize} is not a positive integer`);
+  const loss = resolveLoss(model, options.loss);
+  const selected: ModelWeight[] = modelWeights(model).filter((w) => w.trainable && (params === 'all' || w.variable.rank >= 2));
+  if (selected.length === 0) {
+    throw new LandscopeError('UNSUPPORTED_MODEL', `hvp: the model has no trainable weights${params === 'kernels' ? ' of rank ≥ 2 (params: kernels)' : ''}`);
+  }
+  const variables = selected.map((w) => w.variable);
+  const total = data.x.shape[0] as number;
+  const batches: { x: tf.Tensor; y: tf.Tensor; weight: number }[] = [];
+  for (let start = 0; start < total; start += batchSize) {
+    const n = Math.min(batchSize, total - start);
+    batches.push({ x: data.x.slice(start, n), y: data.y.slice(start, n), weight: n / total });
+  }
+  const batchLoss = (b: { x: tf.Tensor; y: tf.Tensor }) => tf.mean(loss.fn(b.y, model.apply(b.x, { training: false }) as tf.Tensor)) as tf.Scalar;
+  const names = selected.map((w) => w.name);
+  const shapes = variables.map((v) => v.shape);
+  let count = 0;
+  let checked = false;
+
+  const product = async (v: ParamList): Promise<ParamList> => {
+    if (v.tensors.length !== variables.length || v.tensors.some((t, i) => !tf.util.arraysEqual(t.shape, variables[i]?.shape ?? []))) {
+      const want = names.map((n, i) => `${n} [${shapes[i]}]`).join(', ');
+      const got = v.names.map((n, i) => `${n} [${v.tensors[i]?.shape}]`).join(', ');
+      throw new RangeError(`hvp: v has tensors ${got}; expected ${want}`);
+    }
+    return withSecondOrderGradients(async () => {
+      if (!checked) {
+        const { kernelNames } = await tf.profile(() => tf.dispose(batchLoss(batches[0] as (typeof batches)[number])));
+        const bad = kernelNames.find((k) => SECOND_ORDER_UNSUPPORTED.includes(k));
+        if (bad !== undefined) throw unsupported(bad);
+        checked = true;
+      }
+      let sum: tf.Tensor[] | undefined;
+      for (const b of batches) {
+        let part: tf.Tensor[];
+        try {
+          part = tf.tidy(() => {
+            const { grads } = tf.variableGrads(() => {
+              const inner = tf.variableGrads(() => batchLoss(b), variables).grads;
+              return tf.addN(variables.map((w, i) => tf.sum(tf.mul(inner[w.name] ?? tf.zerosLike(w), v.tensors[i] as tf.Tensor)))) as tf.Scalar;
+            }, variables);
+            return variables.map((w) => tf.mul(grads[w.name] ?? tf.zerosLike(w), b.weight));
+          });
+        } catch (e) {
+          const kernel = /gradient function not found for (\w+)/.exec((e as Error).message)?.[1];
+          if (kernel !== undefined) throw unsupported(kernel);
+          throw e;
+        }
+        if (sum === undefined) sum = part;
+        else {
+          const next = sum.map((t, i) => tf.add(t, part[i] as tf.Tensor));
+          tf.dispose([...sum, ...part]);
+          sum = next;
+        }
+      }
+      count++;
+      return new ParamList(names.map((name, i) => ({ name, tensor: (sum as tf.Tensor[])[i] as tf.Tensor })));
+    });
+  };
+
+  return Object.assign(product, {
+    names,
+    shapes,
+    size: variables.reduce((n, v) => n + v.size, 0),
+    count: () => count,
+    current: () => new ParamList(selected.map((w) => ({ name: w.name, tensor: w.variable.clone() }))),
+    dispose: () => {
+      for (const b of batches) tf.dispose([b.x, b.y]);
+    },
+  });
+}
+
+function unsupported(kernel: string): LandscopeError {
+  return new LandscopeError(
+    'UNSUPPORTED_MODEL',
+    `hvp: the model uses the TF.js kernel '${kernel}', whose second-order gradient landscope does not provide; ` +
+      'supported layers: Dense, Conv1D/2D (no dilation), MaxPooling/AveragePooling 1D/2D, GlobalAveragePooling, BatchNormalization (inference), ' +
+      'Dropout, Flatten/Reshape, Add/Concatenate, Embedding; activations relu, relu6, elu, selu, tanh, sigmoid, softmax, softplus, gelu, linear',
+  );
+}
