@@ -51,3 +51,22 @@ export function randomDirection(layout: ParamLayout, seed: number): ParamList {
 export function layoutOf(list: ParamList): ParamLayout {
   return { names: list.names, shapes: list.tensors.map((t) => t.shape) };
 }
+
+/**
+ * A vector of i.i.d. Rademacher (±1 with probability ½ each) entries, seeded like
+ * `randomDirection` (and as reproducible across backends): Hutchinson's trace probes.
+ * @returns a new list the caller owns
+ * @throws {RangeError} on a bad seed
+ */
+export function rademacherDirection(layout: ParamLayout, seed: number): ParamList {
+  assertSeed(seed);
+  return new ParamList(
+    layout.names.map((name, i) => ({
+      name,
+      tensor: tf.tidy(() => {
+        const u = tf.randomUniform([...(layout.shapes[i] as number[])], 0, 1, 'float32', seed * 100_003 + i + 1);
+        return tf.sub(tf.mul(tf.cast(tf.greaterEqual(u, 0.5), 'float32'), 2), 1);
+      }),
+    })),
+  );
+}

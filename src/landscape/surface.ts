@@ -9,12 +9,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { linspace, type AxisRange } from '../core/grid.js';
 import { assertSameLayout, linearCombination, type ParamList } from '../core/param-list.js';
-import { sampleGrid, toNested } from '../core/sample-grid.js';
+import { toNested } from '../core/sample-grid.js';
 import { ModelEvaluator } from '../model/evaluator.js';
 import type { LossFn } from '../model/losses.js';
 import { resolveLoss } from '../model/model-loss.js';
-import { readModelWeights, writeModelWeights } from '../model/model-weights.js';
 import type { Dataset } from '../model/prepare-data.js';
+import { sampleAround } from './sample-around.js';
 
 /** Options of `surface`. */
 export interface SurfaceOptions {
@@ -125,32 +125,17 @@ async function sampleAlong(
 ): Promise<SurfaceResult> {
   const loss = resolveLoss(model, options.loss);
   const batchSize = options.batchSize ?? 256;
-  const original = readModelWeights(model);
-  for (const d of directions) assertSameLayout(original, d, 'surface: direction vs model');
-  const center = origin ?? original;
   const evaluator = new ModelEvaluator(model, data, { loss: loss.fn, lossName: loss.name, batchSize });
   const started = performance.now();
   try {
-    const values = await sampleGrid(
-      axes,
-      async (coords) => {
-        const point = linearCombination(center, coords, directions);
-        try {
-          writeModelWeights(model, point);
-        } finally {
-          point.dispose();
-        }
-        return evaluator.evaluate();
-      },
-      options.onProgress,
-    );
+    const values = await sampleAround(model, directions, axes, async () => ({ ...(await evaluator.evaluate()) }), options.onProgress, origin);
     const seconds = (performance.now() - started) / 1000;
-    const points = values.loss.length;
+    const points = values.shape.reduce((a, b) => a * b, 1);
     return {
       x: axes[0] as number[],
       ...(axes.length === 2 ? { y: axes[1] as number[] } : {}),
-      loss: toNested(values.loss, values.shape),
-      accuracy: evaluator.accuracyKind === 'none' ? null : toNested(values.accuracy, values.shape),
+      loss: toNested(values.values['loss'] as Float64Array, values.shape),
+      accuracy: evaluator.accuracyKind === 'none' ? null : toNested(values.values['accuracy'] as Float64Array, values.shape),
       meta: {
         dataSize: evaluator.size,
         batchSize,
@@ -163,8 +148,6 @@ async function sampleAlong(
       },
     };
   } finally {
-    writeModelWeights(model, original);
-    original.dispose();
     evaluator.dispose();
   }
 }

@@ -11,15 +11,15 @@ describe('sampleGrid', () => {
       return { loss: (a as number) * 100 + (b as number), accuracy: 0.5 };
     });
     expect(g.shape).toEqual([3, 2]);
-    expect(Array.from(g.loss)).toEqual([-90, -80, 10, 20, 110, 120]);
+    expect(Array.from(g.values['loss'] as Float64Array)).toEqual([-90, -80, 10, 20, 110, 120]);
     expect(seen[1]).toEqual([-1, 20]);
-    expect(toNested(g.loss, g.shape)).toEqual([[-90, -80], [10, 20], [110, 120]]);
+    expect(toNested(g.values['loss'] as Float64Array, g.shape)).toEqual([[-90, -80], [10, 20], [110, 120]]);
   });
 
   it('sampleGrid records non-finite losses and missing accuracies as null', async () => {
     const g = await sampleGrid([[0, 1, 2]], async ([a]) => ({ loss: a === 1 ? NaN : a === 2 ? Infinity : 0.5, accuracy: a === 0 ? null : 1 }));
-    expect(toNested(g.loss, g.shape)).toEqual([0.5, null, null]);
-    expect(toNested(g.accuracy, g.shape)).toEqual([null, 1, 1]);
+    expect(toNested(g.values['loss'] as Float64Array, g.shape)).toEqual([0.5, null, null]);
+    expect(toNested(g.values['accuracy'] as Float64Array, g.shape)).toEqual([null, 1, 1]);
   });
 
   it('sampleGrid reports progress and rejects bad axes', async () => {

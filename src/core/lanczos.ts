@@ -1,0 +1,156 @@
+/**
+ * The Lanczos method with full reorthogonalization for the extreme eigenvalues of a symmetric
+ * operator given only as `v ↦ H v` (Lanczos 1950; Golub & Van Loan §10.1; Ghorbani et al. 2019 use
+ * it for neural-network Hessians). One Krylov space yields the algebraic λmax and λmin together —
+ * unlike the paper's reference code, which finds the largest-magnitude eigenvalue, then shifts by
+ * it, and so only sees λmin when λmin ≤ 0.02·λmax — plus any number of top and bottom Ritz pairs.
+ *
+ * Every new basis vector is orthogonalized twice against all previous ones ("twice is enough",
+ * Parlett), so float32 vectors on a TF.js backend keep orthogonality. Ritz pairs are accepted when
+ * their residual ‖H y − θ y‖ = β_k·|s_k| is at most `tol · max|θ|`.
+ */
+import { tridiagonalEigen } from './tridiagonal-eigen.js';
+import type { VectorSpace } from './vector-space.js';
+
+/** Options of `lanczos`. */
+export interface LanczosOptions<V> {
+  /** Vector operations. */
+  readonly space: VectorSpace<V>;
+  /** The start vector (any non-zero vector; not modified, not disposed). */
+  readonly start: V;
+  /** How many of the largest eigenvalues to converge. @default 1 */
+  readonly top?: number;
+  /** How many of the smallest eigenvalues to converge. @default 1 */
+  readonly bottom?: number;
+  /** Residual tolerance, relative to the largest |Ritz value|. @default 1e-3 */
+  readonly tol?: number;
+  /** The most products (Krylov dimension). @default 80 */
+  readonly maxIter?: number;
+  /** Whether to form the Ritz vectors of the converged extremes (e.g. for a warm start). @default false */
+  readonly vectors?: boolean;
+}
+
+/** One Ritz pair. */
+export interface RitzPair<V> {
+  readonly value: number;
+  /** ‖H y − θ y‖ for the unit Ritz vector y. */
+  readonly residual: number;
+  readonly vector?: V;
+}
+
+/** What `lanczos` found. */
+export interface LanczosResult<V> {
+  /** The largest eigenvalues, descending. */
+  readonly top: RitzPair<V>[];
+  /** The smallest eigenvalues, ascending. */
+  readonly bottom: RitzPair<V>[];
+  /** Whether every requested pair met the tolerance (or the Krylov space became invariant). */
+  readonly converged: boolean;
+  /** Products of H used. */
+  readonly hvps: number;
+  /** The largest residual among the requested pairs. */
+  readonly maxResidual: number;
+}
+
+/**
+ * Extreme eigenpairs of a symmetric operator.
+ * @param hvp `v ↦ H v` (must not dispose its argument)
+ * @param n the dimension of the space
+ * @param options start vector, how many pairs, tolerance, iteration cap
+ * @returns the Ritz pairs, their residuals, and whether they converged
+ * @throws {RangeError} for counts that do not fit n, a bad tolerance or cap, or a zero start
+ * @example
+ * const r = await lanczos(async (v) => A.times(v), n, { space: float64Space, start: ones });
+ */
+export async function lanczos<V>(hvp: (v: V) => Promise<V>, n: number, options: LanczosOptions<V>): Promise<LanczosResult<V>> {
+  const { space } = options;
+  const top = options.top ?? 1;
+  const bottom = options.bottom ?? 1;
+  const tol = options.tol ?? 1e-3;
+  const maxIter = Math.min(options.maxIter ?? 80, n);
+  if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`lanczos: n = ${n} is not a positive integer`);
+  for (const [name, k] of [['top', top], ['bottom', bottom]] as const) {
+    if (!(Number.isInteger(k) && k >= 0 && k <= n)) throw new RangeError(`lanczos: ${name} = ${k} is not an integer from 0 to the dimension ${n}`);
+  }
+  if (!(tol > 0)) throw new RangeError(`lanczos: tol = ${tol} is not positive`);
+  if (!(Number.isInteger(options.maxIter ?? 80) && (options.maxIter ?? 80) >= 1)) {
+    throw new RangeError(`lanczos: maxIter = ${options.maxIter} is not a positive integer`);
+  }
+  const startNorm = Math.sqrt(space.dot(options.start, options.start));
+  if (!(startNorm > 0 && Number.isFinite(startNorm))) throw new RangeError(`lanczos: the start vector has norm ${startNorm}`);
+
+  const basis: V[] = [space.scale(options.start, 1 / startNorm)];
+  const alpha: number[] = [];
+  const beta: number[] = [];
+  let hvps = 0;
+  let invariant = false;
+  let ritz: ReturnType<typeof tridiagonalEigen> | undefined;
+  let wantedResiduals: { index: number; residual: number }[] = [];
+  try {
+    for (let k = 0; k < maxIter; k++) {
+      const q = basis[k] as V;
+      let w: V = await hvp(q);
+      hvps++;
+      const a = space.dot(q, w);
+      alpha.push(a);
+      // Full reorthogonalization, twice.
+      for (let pass = 0; pass < 2; pass++) {
+        for (const u of basis) {
+          const c = space.dot(u, w);
+          const next = space.axpy(-c, u, w);
+          space.dispose(w);
+          w = next;
+        }
+      }
+      const b = Math.sqrt(space.dot(w, w));
+      ritz = tridiagonalEigen(alpha, beta);
+      const m = alpha.length;
+      const scale = Math.max(Math.abs(ritz.values[0] as number), Math.abs(ritz.values[m - 1] as number), Number.MIN_VALUE);
+      invariant = !(b > 1e-7 * scale) || m === n;
+      const wanted = wantedIndices(m, top, bottom);
+      wantedResiduals = wanted.map((index) => ({ index, residual: invariant ? 0 : b * Math.abs(ritz!.vectors[(m - 1) * m + index] as number) }));
+      const done = m >= Math.min(n, top + bottom) && wantedResiduals.every((r) => r.residual <= tol * scale);
+      if (invariant || done || k === maxIter - 1) {
+        space.dispose(w);
+        break;
+      }
+      beta.push(b);
+      basis.push(space.scale(w, 1 / b));
+      space.dispose(w);
+    }
+    const result = ritz as ReturnType<typeof tridiagonalEigen>;
+    const m = alpha.length;
+    const scale = Math.max(Math.abs(result.values[0] as number), Math.abs(result.values[m - 1] as number), Number.MIN_VALUE);
+    const pair = (index: number): RitzPair<V> => {
+      const residual = wantedResiduals.find((r) => r.index === index)?.residual ?? NaN;
+      if (options.vectors !== true) return { value: result.values[index] as number, residual };
+      let y = space.scale(basis[0] as V, result.vectors[index] as number);
+      for (let j = 1; j < m; j++) {
+        const next = space.axpy(result.vectors[j * m + index] as number, basis[j] as V, y);
+        space.dispose(y);
+        y = next;
+      }
+      return { value: result.values[index] as number, residual, vector: y };
+    };
+    const topPairs = Array.from({ length: Math.min(top, m) }, (_, i) => pair(m - 1 - i));
+    const bottomPairs = Array.from({ length: Math.min(bottom, m) }, (_, i) => pair(i));
+    const maxResidual = Math.max(0, ...wantedResiduals.map((r) => r.residual));
+    return {
+      top: topPairs,
+      bottom: bottomPairs,
+      converged: invariant || (m >= Math.min(n, top + bottom) && maxResidual <= tol * scale),
+      hvps,
+      maxResidual,
+    };
+  } finally {
+    for (const q of basis) space.dispose(q);
+  }
+}
+
+/** The indices (ascending Ritz order) of the `bottom` smallest and `top` largest of m values. */
+function wantedIndices(m: number, top: number, bottom: number): number[] {
+  const set = new Set<number>();
+  for (let i = 0; i < Math.min(bottom, m); i++) set.add(i);
+  for (let i = 0; i < Math.min(top, m); i++) set.add(m - 1 - i);
+  return [...set];
+}

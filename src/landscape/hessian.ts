@@ -1,0 +1,248 @@
+/**
+ * The Hessian of a model's loss at its weights: λmax, λmin and |λmin/λmax| (with optional top-k
+ * and bottom-k) by Lanczos on exact Hessian-vector products, the trace (exact or Hutchinson), and
+ * the |λmin/λmax| map over a 2-D filter-normalized plane (Li et al. 2018, section 6, "the
+ * eigenvalue ratio heatmap"; reference code plot_hessian_eigen.py).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { linspace, type AxisRange } from '../core/grid.js';
+import { hutchinsonTrace, type TraceEstimate } from '../core/hutchinson.js';
+import { lanczos } from '../core/lanczos.js';
+import { ParamList } from '../core/param-list.js';
+import { rademacherDirection, randomDirection } from '../core/random-direction.js';
+import { toNested } from '../core/sample-grid.js';
+import { paramListSpace } from '../core/vector-space.js';
+import { hvp, type HvpOperator, type HvpOptions } from '../model/hvp.js';
+import type { Dataset } from '../model/prepare-data.js';
+import { sampleAround } from './sample-around.js';
+
+/** How the trace is computed. */
+export type TraceMethod = 'auto' | 'exact' | 'hutchinson';
+/** The accepted TraceMethod values. */
+export const TRACE_METHODS: readonly TraceMethod[] = ['auto', 'exact', 'hutchinson'];
+/** `auto` computes the trace exactly (n products of unit vectors) up to this many parameters. */
+export const EXACT_TRACE_LIMIT = 2048;
+
+/** Options of `hessianEigen`. */
+export interface HessianOptions extends HvpOptions {
+  /** How many of the largest eigenvalues. @default 1 */
+  readonly top?: number;
+  /** How many of the smallest eigenvalues. @default 1 */
+  readonly bottom?: number;
+  /** Lanczos residual tolerance, relative to max|λ|. @default 1e-3 */
+  readonly tol?: number;
+  /** The most Hessian-vector products Lanczos may use. @default 80 */
+  readonly maxIter?: number;
+  /** Seed of the Lanczos start vector (and of Hutchinson's probes). @default 0 */
+  readonly seed?: number;
+  /**
+   * Vectors to start from (e.g. last epoch's eigenvectors, in the operator's layout): the start
+   * is their normalized sum plus a little of the seeded random vector.
+   */
+  readonly warmStart?: readonly ParamList[];
+  /** Also return the eigenvectors of the top and bottom pairs. @default false */
+  readonly vectors?: boolean;
+  /** Compute the trace. @default false */
+  readonly trace?: boolean;
+  /** `exact`: Σ eᵢᵀHeᵢ (n products); `hutchinson`: Rademacher probes; `auto`: exact up to 2,048 parameters. @default 'auto' */
+  readonly traceMethod?: TraceMethod;
+  /** Hutchinson probes. @default 100 */
+  readonly traceSamples?: number;
+}
+
+/** The Hessian's extreme eigenvalues and how they were obtained. */
+export interface HessianResult {
+  readonly params: 'all' | 'kernels';
+  /** The number of parameters covered. */
+  readonly n: number;
+  readonly lambdaMax: number;
+  readonly lambdaMin: number;
+  /** |λmin / λmax|, null when λmax = 0. */
+  readonly ratio: number | null;
+  /** Largest eigenvalues, descending. */
+  readonly top: number[];
+  /** Smallest eigenvalues, ascending. */
+  readonly bottom: number[];
+  /** ‖H y − λ y‖ of each reported pair. */
+  readonly residuals: { readonly top: number[]; readonly bottom: number[] };
+  /** Whether every requested pair met the tolerance. */
+  readonly converged: boolean;
+  /** Hessian-vector products used by Lanczos. */
+  readonly hvps: number;
+  readonly tol: number;
+  readonly trace?: { readonly value: number; readonly stderr: number; readonly method: 'exact' | 'hutchinson'; readonly samples: number; readonly hvps: number };
+  /** Eigenvectors when asked for (the caller owns them). */
+  readonly vectors?: { readonly top: ParamList[]; readonly bottom: ParamList[] };
+  readonly seconds: number;
+}
+
+/**
+ * Extreme Hessian eigenvalues (and optionally the trace) of a model's loss at its weights.
+ * @param model the model (compiled, or pass `loss`)
+ * @param data the dataset the loss is averaged over
+ * @param options which parameters, how many pairs, tolerance, start, trace
+ * @throws {RangeError} for `top`/`bottom` larger than the parameter count and other bad options
+ * @throws {LandscopeError} `UNSUPPORTED_MODEL` for models whose second derivatives landscope cannot compute
+ * @example const h = await hessianEigen(model, data, { top: 5, bottom: 5, trace: true });
+ */
+export async function hessianEigen(model: tf.LayersModel, data: Dataset, options: HessianOptions = {}): Promise<HessianResult> {
+  const H = hvp(model, data, options);
+  try {
+    return await eigenOf(H, options);
+  } finally {
+    H.dispose();
+  }
+}
+
+/** Lanczos (and trace) on an operator built by `hvp`. */
+export async function eigenOf(H: HvpOperator, options: HessianOptions): Promise<HessianResult> {
+  const started = performance.now();
+  const top = options.top ?? 1;
+  const bottom = options.bottom ?? 1;
+  const tol = options.tol ?? 1e-3;
+  const seed = options.seed ?? 0;
+  for (const [name, k] of [['top', top], ['bottom', bottom]] as const) {
+    if (!(Number.isInteger(k) && k >= 1 && k <= H.size)) {
+      throw new RangeError(`hessian: ${name} = ${k} is not an integer from 1 to the parameter count ${H.size}`);
+    }
+  }
+  const layout = { names: H.names, shapes: H.shapes };
+  const start = startVector(layout, seed, options.warmStart);
+  let result;
+  try {
+    result = await lanczos(H, H.size, { space: paramListSpace, start, top, bottom, tol, maxIter: options.maxIter ?? 80, vectors: options.vectors === true });
+  } finally {
+    start.dispose();
+  }
+  const lambdaMax = result.top[0]?.value as number;
+  const lambdaMin = result.bottom[0]?.value as number;
+  const trace = options.trace === true ? await traceOf(H, options, seed) : undefined;
+  return {
+    params: options.params ?? 'all',
+    n: H.size,
+    lambdaMax,
+    lambdaMin,
+    ratio: lambdaMax === 0 ? null : Math.abs(lambdaMin / lambdaMax),
+    top: result.top.map((p) => p.value),
+    bottom: result.bottom.map((p) => p.value),
+    residuals: { top: result.top.map((p) => p.residual), bottom: result.bottom.map((p) => p.residual) },
+    converged: result.converged,
+    hvps: result.hvps,
+    tol,
+    ...(trace !== undefined ? { trace } : {}),
+    ...(options.vectors === true
+      ? { vectors: { top: result.top.map((p) => p.vector as ParamList), bottom: result.bottom.map((p) => p.vector as ParamList) } }
+      : {}),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+function startVector(layout: { names: readonly string[]; shapes: readonly (readonly number[])[] }, seed: number, warm?: readonly ParamList[]): ParamList {
+  const random = randomDirection(layout, seed);
+  if (warm === undefined || warm.length === 0) return random;
+  return tf.tidy(() => {
+    const unit = (t: readonly tf.Tensor[]) => {
+      const norm = tf.sqrt(tf.addN(t.map((x) => tf.sum(tf.square(x)))));
+      return t.map((x) => tf.div(x, norm));
+    };
+    const noise = unit(random.tensors);
+    random.dispose();
+    const sum = warm.map((w) => unit(w.tensors)).reduce((acc, u) => acc.map((x, i) => tf.add(x, u[i] as tf.Tensor)), noise.map((x) => tf.mul(x, 0.01)));
+    return new ParamList(layout.names.map((name, i) => ({ name, tensor: tf.keep(sum[i] as tf.Tensor) })));
+  });
+}
+
+async function traceOf(H: HvpOperator, options: HessianOptions, seed: number): Promise<NonNullable<HessianResult['trace']>> {
+  const method = options.traceMethod ?? 'auto';
+  if (!TRACE_METHODS.includes(method)) throw new RangeError(`hessian: traceMethod '${method}' is not one of ${TRACE_METHODS.join(', ')}`);
+  const exact = method === 'exact' || (method === 'auto' && H.size <= EXACT_TRACE_LIMIT);
+  const before = H.count();
+  let estimate: TraceEstimate;
+  if (exact) {
+    let sum = 0;
+    for (let t = 0; t < H.shapes.length; t++) {
+      const size = (H.shapes[t] as number[]).reduce((a, b) => a * b, 1);
+      for (let k = 0; k < size; k++) {
+        const e = new ParamList(H.names.map((name, i) => ({ name, tensor: i === t ? tf.oneHot([k], size).reshape([...(H.shapes[i] as number[])]).toFloat() : tf.zeros([...(H.shapes[i] as number[])]) })));
+        const he = await H(e);
+        sum += (await he.tensors[t]?.reshape([-1]).slice(k, 1).data())?.[0] as number;
+        e.dispose();
+        he.dispose();
+      }
+    }
+    estimate = { trace: sum, stderr: 0, samples: H.size, values: [] };
+  } else {
+    estimate = await hutchinsonTrace(H, {
+      space: paramListSpace,
+      probe: (k) => rademacherDirection({ names: H.names, shapes: H.shapes }, (seed + 1 + k) % 2147483647),
+      samples: options.traceSamples ?? 100,
+    });
+  }
+  return { value: estimate.trace, stderr: estimate.stderr, method: exact ? 'exact' : 'hutchinson', samples: estimate.samples, hvps: H.count() - before };
+}
+
+/** Options of `hessianMap`. */
+export interface HessianMapOptions extends HessianOptions {
+  /** Two directions in the model's layout (e.g. filter-normalized). */
+  readonly directions: readonly [ParamList, ParamList];
+  readonly xRange: AxisRange;
+  readonly yRange: AxisRange;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** λmax, λmin and |λmin/λmax| over a plane; `[i][j]` at `(x[i], y[j])`. */
+export interface HessianMapResult {
+  readonly x: number[];
+  readonly y: number[];
+  readonly lambdaMax: (number | null)[][];
+  readonly lambdaMin: (number | null)[][];
+  readonly ratio: (number | null)[][];
+  /** The largest Lanczos residual at each point, and whether it converged (1) or not (0). */
+  readonly residual: (number | null)[][];
+  readonly converged: (number | null)[][];
+  readonly hvps: number;
+  readonly seconds: number;
+}
+
+/**
+ * The eigenvalue-ratio map: λmax, λmin and |λmin/λmax| at every point `θ + a·d1 + b·d2` of a grid.
+ * The model's weights are restored afterwards.
+ * @throws {RangeError} for bad options or directions that do not fit the model
+ */
+export async function hessianMap(model: tf.LayersModel, data: Dataset, options: HessianMapOptions): Promise<HessianMapResult> {
+  const started = performance.now();
+  const axes = [linspace(options.xRange), linspace(options.yRange)];
+  const H = hvp(model, data, options);
+  try {
+    const values = await sampleAround(
+      model,
+      options.directions,
+      axes,
+      async () => {
+        const r = await eigenOf(H, { ...options, trace: false, vectors: false });
+        return {
+          lambdaMax: r.lambdaMax,
+          lambdaMin: r.lambdaMin,
+          ratio: r.ratio,
+          residual: Math.max(...r.residuals.top, ...r.residuals.bottom),
+          converged: r.converged ? 1 : 0,
+        };
+      },
+      options.onProgress,
+    );
+    const nested = (name: string) => toNested(values.values[name] as Float64Array, values.shape) as (number | null)[][];
+    return {
+      x: axes[0] as number[],
+      y: axes[1] as number[],
+      lambdaMax: nested('lambdaMax'),
+      lambdaMin: nested('lambdaMin'),
+      ratio: nested('ratio'),
+      residual: nested('residual'),
+      converged: nested('converged'),
+      hvps: H.count(),
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    H.dispose();
+  }
+}
