@@ -45,7 +45,7 @@ async function surfaceVsEvaluate(backend: 'wasm' | 'cpu', name: string, build: (
   const x = tf.randomUniform([samples, ...inputShape], 0, 1, 'float32', 1);
   const y = tf.oneHot(tf.randomUniform([samples], 0, 10, 'int32', 2), 10).toFloat();
   const d = modelDirection(model, 1);
-  const bench = new Bench({ time, warmupTime: quick ? 50 : 200 });
+  const bench = new Bench({ time, iterations: 3, warmupIterations: 1, warmupTime: quick ? 50 : 200 });
   bench
     .add(`evaluate x${POINTS}`, async () => {
       for (let k = 0; k < POINTS; k++) {
@@ -90,12 +90,12 @@ async function backpropFilter() {
     });
   const results: Record<string, number> = {};
   await selectBackend('cpu');
-  let bench = new Bench({ time: quick ? 100 : 1000, iterations: 2 });
+  let bench = new Bench({ time: quick ? 100 : 1000, iterations: 2, warmupIterations: 1 });
   bench.add('cpu: stock Conv2DBackpropFilter', run).add('cpu: landscope im2col', ours);
   await bench.run();
   for (const t of bench.tasks) results[t.name] = t.result?.latency.mean ?? NaN;
   await selectBackend('wasm');
-  bench = new Bench({ time: quick ? 100 : 1000, iterations: 2 });
+  bench = new Bench({ time: quick ? 100 : 1000, iterations: 2, warmupIterations: 1 });
   bench.add('wasm: landscope im2col (registered kernel)', run);
   await bench.run();
   for (const t of bench.tasks) results[t.name] = t.result?.latency.mean ?? NaN;

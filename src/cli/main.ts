@@ -8,11 +8,12 @@ import { BACKEND_NAMES, selectBackend, type BackendName } from './backend.js';
 import { ExitCode, UsageError, type CliIo } from './cli-io.js';
 import type { Command } from './command.js';
 import { directionsCommand } from './commands/directions.js';
+import { hessianCommand } from './commands/hessian.js';
 import { interpolateCommand } from './commands/interpolate.js';
 import { surfaceCommand } from './commands/surface.js';
 
 /** Every command, by name. */
-export const COMMANDS: readonly Command[] = [surfaceCommand, interpolateCommand, directionsCommand];
+export const COMMANDS: readonly Command[] = [surfaceCommand, interpolateCommand, directionsCommand, hessianCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

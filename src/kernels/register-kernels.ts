@@ -1,16 +1,19 @@
 /**
  * Opt-in kernels that fill TF.js backend gaps: `Conv2DBackpropFilter` (missing on wasm, slow on
- * cpu) and `MaxPoolGrad` (wrong on wasm for windows whose maximum is negative). Library code never
+ * cpu), `MaxPoolGrad` (wrong on wasm for windows whose maximum is negative) and
+ * `UnsortedSegmentSum` (missing on wasm: the gradient of an Embedding). Library code never
  * registers them by itself; the landscope CLI does on wasm, and users call `registerKernels()`.
  */
 import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
+import { unsortedSegmentSumKernel } from './unsorted-segment-sum.js';
 
 /** The kernels landscope provides, by TF.js kernel name. */
 export const LANDSCOPE_KERNELS: Readonly<Record<string, tf.KernelFunc>> = {
   Conv2DBackpropFilter: conv2dBackpropFilterKernel,
   MaxPoolGrad: maxPoolGradKernel,
+  UnsortedSegmentSum: unsortedSegmentSumKernel,
 };
 
 /** Options of `registerKernels`. */

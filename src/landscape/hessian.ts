@@ -140,16 +140,16 @@ export async function eigenOf(H: HvpOperator, options: HessianOptions): Promise<
 function startVector(layout: { names: readonly string[]; shapes: readonly (readonly number[])[] }, seed: number, warm?: readonly ParamList[]): ParamList {
   const random = randomDirection(layout, seed);
   if (warm === undefined || warm.length === 0) return random;
-  return tf.tidy(() => {
-    const unit = (t: readonly tf.Tensor[]) => {
-      const norm = tf.sqrt(tf.addN(t.map((x) => tf.sum(tf.square(x)))));
-      return t.map((x) => tf.div(x, norm));
-    };
-    const noise = unit(random.tensors);
-    random.dispose();
-    const sum = warm.map((w) => unit(w.tensors)).reduce((acc, u) => acc.map((x, i) => tf.add(x, u[i] as tf.Tensor)), noise.map((x) => tf.mul(x, 0.01)));
-    return new ParamList(layout.names.map((name, i) => ({ name, tensor: tf.keep(sum[i] as tf.Tensor) })));
-  });
+  const unit = (t: readonly tf.Tensor[]) => {
+    const norm = tf.sqrt(tf.addN(t.map((x) => tf.sum(tf.square(x)))));
+    return t.map((x) => tf.div(x, norm));
+  };
+  // The sum of the unit warm vectors plus 1% of a unit random vector, so no direction is missed.
+  const tensors = tf.tidy(() =>
+    warm.map((w) => unit(w.tensors)).reduce((acc, u) => acc.map((x, i) => tf.add(x, u[i] as tf.Tensor)), unit(random.tensors).map((x) => tf.mul(x, 0.01))),
+  );
+  random.dispose();
+  return new ParamList(layout.names.map((name, i) => ({ name, tensor: tensors[i] as tf.Tensor })));
 }
 
 async function traceOf(H: HvpOperator, options: HessianOptions, seed: number): Promise<NonNullable<HessianResult['trace']>> {

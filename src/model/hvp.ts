@@ -147,6 +147,6 @@ function unsupported(kernel: string): LandscopeError {
     'UNSUPPORTED_MODEL',
     `hvp: the model uses the TF.js kernel '${kernel}', whose second-order gradient landscope does not provide; ` +
       'supported layers: Dense, Conv1D/2D (no dilation), MaxPooling/AveragePooling 1D/2D, GlobalAveragePooling, BatchNormalization (inference), ' +
-      'Dropout, Flatten/Reshape, Add/Concatenate, Embedding; activations relu, relu6, elu, selu, tanh, sigmoid, softmax, softplus, gelu, linear',
+      'Dropout, Flatten/Reshape, Add/Concatenate, Embedding; activations relu, relu6, elu, selu, tanh, sigmoid, hardSigmoid, softmax, softplus, softsign, gelu, swish, mish, linear',
   );
 }

@@ -11,23 +11,19 @@
  *   `clipByValue` in the cross-entropies, relu6, leakyRelu, selu, max).
  * The definitions below compute every first-order gradient from the op's *inputs* with ops that
  * are themselves differentiable, give masks a zero derivative (they are piecewise constant), and
- * route conv and pooling gradients through landscope kernels whose gradients are registered.
+ * give the conv and pooling gradient kernels their adjoints as gradients. Where a backend's own
+ * first-order kernel is missing, wrong or very slow, landscope's (src/kernels) is swapped in too.
  *
  * Installation: TF.js looks a gradient up when an op is *recorded*, so `withSecondOrderGradients`
- * swaps these definitions into the registry for the duration of one call and restores the stock
- * ones in `finally`. Ops recorded outside that window — a user's training step — get exactly the
+ * swaps these definitions (and those kernels) into the registries for the duration of one call and
+ * restores the stock ones in `finally`. Ops recorded outside that window — a user's training step — get exactly the
  * stock gradients (a test checks training gradients bit for bit before and after HVPs).
  */
 import * as tf from '@tensorflow/tfjs';
-import { conv2dBackpropFilter } from '../kernels/conv2d-backprop-filter.js';
-import { withTensors } from '../kernels/as-tensor.js';
-import { maxPoolGrad, maxPoolWindows } from '../kernels/max-pool-grad.js';
+import { maxPoolWindows } from '../kernels/max-pool-grad.js';
+import { LANDSCOPE_KERNELS } from '../kernels/register-kernels.js';
 
 type GradConfig = tf.GradConfig;
-
-/** Kernel names of landscope's own first-order gradient kernels. */
-const CONV_FILTER_GRAD = 'LandscopeConv2DBackpropFilter';
-const MAX_POOL_GRAD = 'LandscopeMaxPoolGrad';
 
 const zeroGrad = (kernelName: string, inputs: string[]): GradConfig => ({
   kernelName,
@@ -94,67 +90,38 @@ const FROM_INPUT: GradConfig[] = [
   },
 ];
 
-/** Conv and pooling gradients routed through landscope kernels with registered gradients. */
+/**
+ * Conv and pooling gradient kernels are linear (or bilinear) in their inputs with piecewise-
+ * constant routing, so their own gradients are adjoints.
+ */
 const POOL_AND_CONV: GradConfig[] = [
   {
-    kernelName: 'Conv2D',
-    inputsToSave: ['x', 'filter'],
-    gradFunc: (dy, saved, attrs) => {
-      const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
-      const { strides, pad, dataFormat, dimRoundingMode, dilations } = attrs as unknown as tf.Conv2DAttrs;
-      assertNoDilation(dilations);
-      return {
-        x: () => tf.engine().runKernel('Conv2DBackpropInput', { dy: dy as tf.Tensor, filter }, { strides, pad, dataFormat, dimRoundingMode, inputShape: x.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
-        filter: () => filterGrad(x, dy as tf.Tensor, filter.shape, attrs),
-      };
-    },
-  },
-  {
-    // Conv2DBackpropInput's stock gradient calls the stock Conv2DBackpropFilter (missing on wasm).
-    kernelName: 'Conv2DBackpropInput',
-    inputsToSave: ['dy', 'filter'],
-    gradFunc: (ddx, saved, attrs) => {
-      const [dy, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
-      const { strides, pad, dataFormat, dimRoundingMode } = attrs as unknown as tf.Conv2DAttrs;
-      return {
-        dy: () => tf.conv2d(ddx as tf.Tensor4D, filter, strides, pad as 'same', dataFormat, 1, dimRoundingMode),
-        filter: () => filterGrad(ddx as tf.Tensor, dy, filter.shape, attrs),
-      };
-    },
-  },
-  {
     // dW = F(x, dy) is bilinear: ⟨G, F(x, dy)⟩ has gradient conv2dBackpropInput(dy, G) in x and conv2d(x, G) in dy.
-    kernelName: CONV_FILTER_GRAD,
+    kernelName: 'Conv2DBackpropFilter',
     inputsToSave: ['x', 'dy'],
     gradFunc: (ddw, saved, attrs) => {
       const [x, dy] = saved as [tf.Tensor4D, tf.Tensor4D];
-      const { strides, pad, dimRoundingMode } = attrs as unknown as tf.Conv2DAttrs;
+      const { strides, pad, dataFormat, dimRoundingMode } = attrs as unknown as tf.Conv2DAttrs;
       return {
-        x: () => tf.conv2dTranspose(dy, ddw as tf.Tensor4D, x.shape, strides, pad as 'same', dimRoundingMode),
-        dy: () => tf.conv2d(x, ddw as tf.Tensor4D, strides, pad as 'same', 'NHWC', 1, dimRoundingMode),
+        x: () => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: ddw as tf.Tensor }, { strides, pad, dataFormat, dimRoundingMode, inputShape: x.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        dy: () => tf.conv2d(x, ddw as tf.Tensor4D, strides, pad as 'same', dataFormat, 1, dimRoundingMode),
       };
     },
   },
   {
-    kernelName: 'MaxPool',
-    inputsToSave: ['x'],
-    gradFunc: (dy, saved, attrs) => ({
-      x: () => tf.engine().runKernel(MAX_POOL_GRAD, { dy: dy as tf.Tensor, input: saved[0] as tf.Tensor }, attrs as tf.NamedAttrMap) as tf.Tensor,
-    }),
-  },
-  {
-    // dx = P(dy; x) is linear in dy with a piecewise-constant routing: its adjoint gathers each
-    // window's winner.
-    kernelName: MAX_POOL_GRAD,
-    inputsToSave: ['input'],
+    // dx = P(dy; input) is linear in dy with a routing that is piecewise constant in input and
+    // output: its adjoint in dy gathers each window's winner.
+    kernelName: 'MaxPoolGrad',
+    inputsToSave: ['input', 'output'],
     gradFunc: (ddx, saved, attrs) => {
-      const input = saved[0] as tf.Tensor4D;
+      const [input, output] = saved as [tf.Tensor4D, tf.Tensor4D];
       return {
         dy: () => {
           const { windows, winner } = maxPoolWindows(ddx as tf.Tensor4D, input, attrs as never);
           return tf.sum(tf.mul(windows, winner), 4);
         },
         input: () => tf.zerosLike(input),
+        output: () => tf.zerosLike(output),
       };
     },
   },
@@ -172,18 +139,6 @@ const POOL_AND_CONV: GradConfig[] = [
   },
 ];
 
-function assertNoDilation(dilations: number | [number, number] | undefined): void {
-  const d = dilations === undefined ? [1, 1] : typeof dilations === 'number' ? [dilations, dilations] : dilations;
-  if (d.some((v) => v !== 1)) {
-    throw new RangeError(`Hessian-vector products: Conv2D with dilations [${d}] is not supported (TF.js has no gradient for dilated convolutions)`);
-  }
-}
-
-function filterGrad(x: tf.Tensor, dy: tf.Tensor, filterShape: number[], attrs: tf.NamedAttrMap): tf.Tensor {
-  const { strides, pad, dataFormat, dimRoundingMode } = attrs as unknown as tf.Conv2DAttrs;
-  return tf.engine().runKernel(CONV_FILTER_GRAD, { x, dy }, { strides, pad, dataFormat, dimRoundingMode, filterShape } as unknown as tf.NamedAttrMap) as tf.Tensor;
-}
-
 /** Every gradient swapped in during an HVP. */
 export const SECOND_ORDER_GRADIENTS: readonly GradConfig[] = [...MASK_OPS, ...FROM_INPUT, ...POOL_AND_CONV];
 
@@ -193,56 +148,61 @@ export const SECOND_ORDER_GRADIENTS: readonly GradConfig[] = [...MASK_OPS, ...FR
  */
 export const SECOND_ORDER_UNSUPPORTED: readonly string[] = ['LRN', 'MaxPool3D', 'LogSoftmax'];
 
-function ensureKernels(backendName: string): void {
-  if (tf.getKernel(CONV_FILTER_GRAD, backendName) === undefined) {
-    tf.registerKernel({
-      kernelName: CONV_FILTER_GRAD,
-      backendName,
-      kernelFunc: ({ inputs, attrs }) =>
-        withTensors([inputs['x'] as tf.TensorInfo, inputs['dy'] as tf.TensorInfo], ([x, dy]) =>
-          conv2dBackpropFilter(x as tf.Tensor4D, dy as tf.Tensor4D, attrs as never),
-        ),
-    });
-  }
-  if (tf.getKernel(MAX_POOL_GRAD, backendName) === undefined) {
-    tf.registerKernel({
-      kernelName: MAX_POOL_GRAD,
-      backendName,
-      kernelFunc: ({ inputs, attrs }) =>
-        withTensors([inputs['dy'] as tf.TensorInfo, inputs['input'] as tf.TensorInfo], ([dy, input]) =>
-          maxPoolGrad(dy as tf.Tensor4D, input as tf.Tensor4D, attrs as never),
-        ),
-    });
-  }
+/**
+ * First-order kernels landscope swaps in during an HVP on a given backend: where the backend has
+ * none (wasm's Conv2DBackpropFilter and UnsortedSegmentSum), where it is wrong (wasm's MaxPoolGrad on negative windows),
+ * or where it is very slow (cpu's Conv2DBackpropFilter, seconds per call). Other backends
+ * (tfjs-node) keep their own unless they lack one.
+ */
+function kernelsToSwap(backendName: string): string[] {
+  const names = Object.keys(LANDSCOPE_KERNELS);
+  if (backendName === 'cpu') return ['Conv2DBackpropFilter'];
+  if (backendName === 'wasm') return names.filter((name) => name !== 'UnsortedSegmentSum' || tf.getKernel(name, backendName) === undefined);
+  return names.filter((name) => tf.getKernel(name, backendName) === undefined);
 }
 
 let depth = 0;
-let saved: Map<string, GradConfig | undefined> | undefined;
+let savedGradients: Map<string, GradConfig | undefined> | undefined;
+let savedKernels: Map<string, tf.KernelConfig | undefined> | undefined;
+let swappedBackend = '';
 
 /**
- * Runs `fn` with the second-order-correct gradients installed, restoring the stock registry
- * afterwards (also when `fn` throws). Nested calls share one installation.
+ * Runs `fn` with the second-order-correct gradients (and first-order kernels where needed)
+ * installed, restoring the stock registries afterwards (also when `fn` throws). Nested calls share
+ * one installation.
  * @param fn the computation (e.g. one HVP); anything it records uses the replacements
  * @returns what `fn` returns
  */
 export async function withSecondOrderGradients<T>(fn: () => T | Promise<T>): Promise<T> {
-  ensureKernels(tf.getBackend());
   if (depth++ === 0) {
-    saved = new Map();
+    savedGradients = new Map();
     for (const config of SECOND_ORDER_GRADIENTS) {
-      saved.set(config.kernelName, tf.getGradient(config.kernelName) ?? undefined);
+      savedGradients.set(config.kernelName, tf.getGradient(config.kernelName) ?? undefined);
       tf.registerGradient(config);
+    }
+    swappedBackend = tf.getBackend();
+    savedKernels = new Map();
+    for (const kernelName of kernelsToSwap(swappedBackend)) {
+      const original = tf.getKernel(kernelName, swappedBackend);
+      savedKernels.set(kernelName, original);
+      if (original !== undefined) tf.unregisterKernel(kernelName, swappedBackend);
+      tf.registerKernel({ kernelName, backendName: swappedBackend, kernelFunc: LANDSCOPE_KERNELS[kernelName] as tf.KernelFunc });
     }
   }
   try {
     return await fn();
   } finally {
-    if (--depth === 0 && saved !== undefined) {
-      for (const [name, original] of saved) {
+    if (--depth === 0) {
+      for (const [name, original] of savedGradients ?? []) {
         if (original !== undefined) tf.registerGradient(original);
         else tf.unregisterGradient(name);
       }
-      saved = undefined;
+      for (const [name, original] of savedKernels ?? []) {
+        tf.unregisterKernel(name, swappedBackend);
+        if (original !== undefined) tf.registerKernel(original);
+      }
+      savedGradients = undefined;
+      savedKernels = undefined;
     }
   }
 }

@@ -92,13 +92,26 @@ describe('registerKernels()', () => {
     expect(Array.from(run())).toEqual(Array.from(reference));
   });
 
+  it('registerKernels() gives wasm an UnsortedSegmentSum equal to the cpu backend (Embedding gradients)', async () => {
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.randomNormal([12, 3, 2], 0, 1, 'float32', 31);
+        return tf.unsortedSegmentSum(x, tf.tensor1d([0, 4, 2, 4, 4, 1, 0, 3, 2, 2, 1, 0], 'int32'), 6).dataSync() as Float32Array;
+      });
+    await useBackend('cpu');
+    const reference = run();
+    await useBackend('wasm');
+    registerKernels();
+    expect(maxAbsDiff(run(), reference)).toBeLessThan(1e-6);
+  });
+
   it('registerKernels() is idempotent and rejects unknown kernels', async () => {
     await useBackend('wasm');
     registerKernels();
     expect(registerKernels()).toEqual([]);
     expect(tf.getKernel('MaxPoolGrad', 'wasm')?.kernelFunc).toBe(LANDSCOPE_KERNELS['MaxPoolGrad']);
     expect(() => registerKernels({ kernels: ['Conv3DBackpropFilter'] })).toThrow(
-      "registerKernels: kernels has 'Conv3DBackpropFilter'; landscope provides Conv2DBackpropFilter, MaxPoolGrad",
+      "registerKernels: kernels has 'Conv3DBackpropFilter'; landscope provides Conv2DBackpropFilter, MaxPoolGrad, UnsortedSegmentSum",
     );
   });
 });
