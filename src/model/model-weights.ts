@@ -57,13 +57,15 @@ export function modelWeights(model: tf.LayersModel): ModelWeight[] {
     else for (const w of layer.weights) if (!owner.has(w)) owner.set(w, layer.getClassName());
   };
   (model.layers as unknown as LayerLike[]).forEach(visit);
+  // A frozen layer keeps variables flagged trainable: what counts is the model's trainable list.
+  const trainable = new Set(model.trainableWeights);
   return model.weights.map((w) => {
     const variable = w.read() as tf.Variable;
     const layerClass = owner.get(w) ?? 'unknown';
     return {
       name: w.originalName,
       variable,
-      trainable: w.trainable,
+      trainable: trainable.has(w),
       layerClass,
       filterAxes: filterAxes(layerClass, w.originalName, variable.rank),
     };

@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { folderSaveHandler } from '../../src/io/artifact.js';
+import { runCli } from '../helpers/cli.js';
+import { expected, fixturePath, tmpPath } from '../helpers/fixture.js';
+
+const ref = expected().hessian;
+const M = fixturePath('model/model.json');
+const data = ['--x', fixturePath('data/x.npy'), '--y', fixturePath('data/y.npy')];
+const out = (name: string) => tmpPath('cli-hessian', name);
+const read = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
+
+describe('landscope hessian', () => {
+  beforeAll(async () => {
+    await mkdir(tmpPath('cli-hessian'), { recursive: true });
+  });
+
+  it('landscope hessian --top 5 --bottom 5 --trace reproduces the fixture center (kernels only)', async () => {
+    const r = await runCli(['hessian', '--model', M, ...data, '--params', 'kernels', '--top', '5', '--bottom', '5', '--trace', '--tol', '1e-4', '--max-iter', '200', '--out', out('center.json')]);
+    expect(r.code, r.stderr).toBe(0);
+    const h = read(out('center.json'));
+    const want = ref.center.kernels_only;
+    expect(h.n).toBe(410);
+    expect(h.converged).toBe(true);
+    expect(Math.abs(h.lambdaMax - want.lambda_max) / want.lambda_max).toBeLessThan(1e-3);
+    expect(Math.abs(h.lambdaMin - want.lambda_min)).toBeLessThan(2e-3 * want.lambda_max);
+    h.top.forEach((v: number, i: number) => expect(Math.abs(v - want.top5_desc[i]) / want.top5_desc[i]).toBeLessThan(1e-3));
+    h.bottom.forEach((v: number, i: number) => expect(Math.abs(v - want.bottom5_asc[i])).toBeLessThan(2e-3 * want.lambda_max));
+    expect(Math.abs(h.ratio - want.abs_ratio_min_over_max)).toBeLessThan(2e-3);
+    expect(Math.abs(h.trace.value - want.trace) / want.trace).toBeLessThan(1e-3);
+    expect(h.residuals.top).toHaveLength(5);
+    expect(h.meta).toMatchObject({ kind: 'hessian', options: { params: 'kernels', top: 5 } });
+    expect(r.stdout).toMatch(/hessian: λmax 2\.54\d+, λmin -0\.120\d+/);
+  });
+
+  it('landscope hessian --xrange --yrange writes the fixture ratio map', async () => {
+    const r = await runCli(['hessian', '--model', M, ...data, '--dir-x', fixturePath('dirs/d1/model.json'), '--dir-y', fixturePath('dirs/d2/model.json'), '--norm', 'filter', '--xrange=-1:1:5', '--yrange=-1:1:5', '--tol', '1e-4', '--max-iter', '200', '--out', out('map.json')]);
+    expect(r.code, r.stderr).toBe(0);
+    const map = read(out('map.json'));
+    for (let i = 0; i < 5; i++) {
+      for (let j = 0; j < 5; j++) {
+        expect(Math.abs(map.ratio[i][j] - ref.grid.all_params.abs_ratio[i][j])).toBeLessThan(2e-3);
+        expect(Math.abs(map.lambdaMax[i][j] - ref.grid.all_params.lambda_max[i][j]) / ref.grid.all_params.lambda_max[i][j]).toBeLessThan(1e-3);
+      }
+    }
+    expect(map.meta).toMatchObject({ kind: 'hessian-map', notConverged: 0 });
+  });
+
+  it('landscope hessian reports a non-converged run with its residual instead of hiding it', async () => {
+    const r = await runCli(['hessian', '--model', M, ...data, '--max-iter', '4', '--tol', '1e-6', '--out', out('capped.json')]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/warning: Lanczos did NOT converge within --max-iter 4: largest residual [\d.e-]+ > tol·max\|λ\|/);
+    const h = read(out('capped.json'));
+    expect(h.converged).toBe(false);
+    expect(h.hvps).toBe(4);
+    expect(Math.max(...h.residuals.top, ...h.residuals.bottom)).toBeGreaterThan(1e-6 * Math.abs(h.lambdaMax));
+  });
+
+  it('landscope hessian refuses --top beyond the parameter count, a model without trainable weights, and half a grid', async () => {
+    const top = await runCli(['hessian', '--model', M, ...data, '--top', '500', '--out', out('bad.json')]);
+    expect(top.code).toBe(2);
+    expect(top.stderr).toMatch(/--top: 500 is larger than the parameter count 453 \(--params all\)/);
+    const half = await runCli(['hessian', '--model', M, ...data, '--xrange=-1:1:3', '--out', out('bad.json')]);
+    expect(half.code).toBe(2);
+    expect(half.stderr).toMatch(/a ratio map needs both --xrange and --yrange/);
+    const frozen = tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [8], activation: 'softmax', trainable: false })] });
+    frozen.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy' });
+    await frozen.save(folderSaveHandler(out('frozen')), { includeOptimizer: true });
+    const none = await runCli(['hessian', '--model', out('frozen/model.json'), ...data, '--out', out('bad.json')]);
+    expect(none.code).toBe(3);
+    expect(none.stderr).toMatch(/error: hvp: the model has no trainable weights/);
+    const tol = await runCli(['hessian', '--model', M, ...data, '--tol=0', '--out', out('bad.json')]);
+    expect(tol.code).toBe(2);
+    expect(tol.stderr).toMatch(/--tol: '0' is not a positive number/);
+  });
+});
