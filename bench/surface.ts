@@ -1,0 +1,52 @@
+/** Surface throughput (points/s) beside bare `model.evaluate` on the same data, backend and batch size. */
+import * as tf from '@tensorflow/tfjs';
+import { Bench } from 'tinybench';
+import { selectBackend } from '../src/cli/backend.js';
+import { modelDirection, parseRange, surface } from '../src/index.js';
+import { cnn, digits, mlp } from './models.js';
+
+const POINTS = 8;
+const BATCH = 256;
+
+async function row(backend: 'wasm' | 'cpu', name: string, build: () => tf.LayersModel, inputShape: number[], samples: number, quick: boolean) {
+  await selectBackend(backend);
+  const model = build();
+  const { x, y } = digits(samples, inputShape);
+  const d = modelDirection(model, 1);
+  const bench = new Bench({ time: quick ? 300 : 2000, iterations: 3, warmupIterations: 1 });
+  bench
+    .add(`evaluate x${POINTS}`, async () => {
+      for (let k = 0; k < POINTS; k++) {
+        const r = model.evaluate(x, y, { batchSize: BATCH }) as tf.Scalar[];
+        await Promise.all(r.map((t) => t.data()));
+        tf.dispose(r);
+      }
+    })
+    .add(`surface ${POINTS} points`, async () => {
+      await surface(model, { x, y }, { directions: [d], xRange: parseRange(`-1:1:${POINTS}`), batchSize: BATCH });
+    });
+  await bench.run();
+  const [evaluate, sampled] = bench.tasks.map((t) => t.result?.latency.mean ?? NaN) as [number, number];
+  d.dispose();
+  tf.dispose([x, y]);
+  model.dispose();
+  return {
+    backend,
+    model: name,
+    samples,
+    'evaluate points/s': +((POINTS * 1000) / evaluate).toFixed(2),
+    'surface points/s': +((POINTS * 1000) / sampled).toFixed(2),
+    'surface / evaluate (target >= 0.95)': +(evaluate / sampled).toFixed(3),
+  };
+}
+
+/** Runs the section and prints its table. */
+export async function benchSurface(quick: boolean): Promise<void> {
+  const rows = [
+    await row('wasm', 'MLP 784-128-10', mlp, [784], 2048, quick),
+    await row('wasm', 'CNN conv8-pool-conv16-pool-dense', cnn, [28, 28, 1], 512, quick),
+    await row('cpu', 'MLP 784-128-10', mlp, [784], 2048, quick),
+  ];
+  console.log('\nSurface throughput beside model.evaluate (same real MNIST digits, backend, batch size 256)');
+  console.table(rows);
+}
