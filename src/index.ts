@@ -25,3 +25,12 @@ export { parseNpy, formatNpy, readNpyFile, writeNpyFile, type NpyArray, type Npy
 export { readArtifact, artifactWeights, loadModel, saveWeightsArtifact, folderSaveHandler, type Artifact } from './io/artifact.js';
 
 export { registerKernels, LANDSCOPE_KERNELS, type RegisterKernelsOptions } from './kernels/register-kernels.js';
+
+export { hvp, PARAM_SELECTIONS, type HvpOperator, type HvpOptions, type ParamSelection } from './model/hvp.js';
+export { withSecondOrderGradients, SECOND_ORDER_GRADIENTS, SECOND_ORDER_UNSUPPORTED } from './model/second-order-gradients.js';
+export { hessianEigen, hessianMap, eigenOf, TRACE_METHODS, type HessianOptions, type HessianResult, type HessianMapOptions, type HessianMapResult, type TraceMethod } from './landscape/hessian.js';
+export { lanczos, type LanczosOptions, type LanczosResult, type RitzPair } from './core/lanczos.js';
+export { hutchinsonTrace, type HutchinsonOptions, type TraceEstimate } from './core/hutchinson.js';
+export { tridiagonalEigen, type TridiagonalEigen } from './core/tridiagonal-eigen.js';
+export { float64Space, paramListSpace, type VectorSpace } from './core/vector-space.js';
+export { rademacherDirection } from './core/random-direction.js';
