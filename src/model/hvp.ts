@@ -97,7 +97,9 @@ export function hvp(model: tf.LayersModel, data: Dataset, options: HvpOptions = 
     }
     return withSecondOrderGradients(async () => {
       if (!checked) {
-        const { kernelNames } = await tf.profile(() => tf.dispose(batchLoss(batches[0] as (typeof batches)[number])));
+        const { kernelNames } = await tf.profile(() => tf.tidy(() => {
+          batchLoss(batches[0] as (typeof batches)[number]);
+        }));
         const bad = kernelNames.find((k) => SECOND_ORDER_UNSUPPORTED.includes(k));
         if (bad !== undefined) throw unsupported(bad);
         checked = true;

@@ -1,0 +1,98 @@
+/**
+ * Hessian λmax, λmin and |λmin/λmax| during training, on the probe set: exact Hessian-vector
+ * products and Lanczos, warm-started from the previous epoch's extreme eigenvectors (consecutive
+ * epochs' Hessians are close, so fewer products are needed), optionally with the trace.
+ */
+import type { ParamList } from '../src/core/param-list.js';
+import { eigenOf } from '../src/landscape/hessian.js';
+import { hvp, type ParamSelection } from '../src/model/hvp.js';
+import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
+import type { MeasureContext, Measurement, MeasureResult } from './measurement.js';
+
+/** Hessian settings. */
+export interface HessianSettings {
+  /** @default 'all' */
+  readonly params?: ParamSelection;
+  /** Lanczos residual tolerance relative to max|λ|. @default 1e-3 */
+  readonly tol?: number;
+  /** The most HVPs per epoch. @default 40 */
+  readonly maxIter?: number;
+  /** Also estimate the trace (Hutchinson, `traceSamples` probes). @default false */
+  readonly trace?: boolean;
+  /** @default 20 */
+  readonly traceSamples?: number;
+  /** Warm-start from last epoch's eigenvectors. @default true */
+  readonly warmStart?: boolean;
+}
+
+/** Measures the Hessian's extreme eigenvalues; see the file comment. */
+export class HessianMeasurement implements Measurement {
+  readonly name = 'hessian';
+  private vectors: ParamList[] = [];
+
+  constructor(private readonly settings: HessianSettings = {}, what = 'hessian') {
+    const tol = settings.tol ?? 1e-3;
+    const maxIter = settings.maxIter ?? 40;
+    if (!(tol > 0)) throw new RangeError(`${what}: tol = ${tol} is not positive`);
+    if (!(Number.isInteger(maxIter) && maxIter >= 2)) throw new RangeError(`${what}: maxIter = ${maxIter} is not an integer ≥ 2`);
+    if (settings.params !== undefined && settings.params !== 'all' && settings.params !== 'kernels') {
+      throw new RangeError(`${what}: params '${settings.params}' is not one of all, kernels`);
+    }
+  }
+
+  async measure(context: MeasureContext): Promise<MeasureResult> {
+    const H = hvp(context.model, context.probe, { params: this.settings.params ?? 'all', batchSize: context.batchSize, ...(context.loss !== undefined ? { loss: context.loss } : {}) });
+    try {
+      const warm = this.settings.warmStart !== false && this.vectors.length > 0;
+      const result = await eigenOf(H, {
+        tol: this.settings.tol ?? 1e-3,
+        maxIter: this.settings.maxIter ?? 40,
+        seed: context.seed,
+        vectors: true,
+        ...(warm ? { warmStart: this.vectors } : {}),
+        trace: this.settings.trace === true,
+        traceMethod: 'hutchinson',
+        traceSamples: this.settings.traceSamples ?? 20,
+      });
+      for (const v of this.vectors) v.dispose();
+      this.vectors = [...(result.vectors?.top ?? []), ...(result.vectors?.bottom ?? [])];
+      const { vectors, ...rest } = result;
+      void vectors;
+      return {
+        record: { ...rest, warmStart: warm, probeSize: context.probe.x.shape[0] },
+        logs: {
+          hessian_max: result.lambdaMax,
+          hessian_min: result.lambdaMin,
+          ...(result.ratio !== null ? { hessian_ratio: result.ratio } : {}),
+          ...(result.trace !== undefined ? { hessian_trace: result.trace.value } : {}),
+        },
+      };
+    } finally {
+      H.dispose();
+    }
+  }
+
+  end(): void {
+    for (const v of this.vectors) v.dispose();
+    this.vectors = [];
+  }
+}
+
+/** Options of `HessianCallback`. */
+export interface HessianCallbackOptions extends MeasurementCallbackOptions, HessianSettings {}
+
+/**
+ * A callback that measures the Hessian's extreme eigenvalues each epoch.
+ * @example await model.fit(x, y, { epochs: 10, callbacks: [hessianCallback({ probe: { x: xp, y: yp } })] });
+ */
+export class HessianCallback extends MeasurementCallback {
+  /** @throws {TypeError|RangeError} for bad options */
+  constructor(options: HessianCallbackOptions) {
+    super(options, [new HessianMeasurement(options, 'hessianCallback')], 'hessianCallback');
+  }
+}
+
+/** Creates a HessianCallback. */
+export function hessianCallback(options: HessianCallbackOptions): HessianCallback {
+  return new HessianCallback(options);
+}

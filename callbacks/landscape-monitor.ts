@@ -1,0 +1,48 @@
+/**
+ * The training-time landscape monitor: one callback that, each epoch, records weight norms and the
+ * learning rate, snapshots the weights and updates the trajectory's PCA, measures filter-normalized
+ * sharpness, and the Hessian's extreme eigenvalues — in that priority order under the time budget —
+ * into a run folder, the epoch's `logs`, and (optionally) MLflow.
+ */
+import { HessianMeasurement, type HessianSettings } from './hessian-callback.js';
+import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
+import type { Measurement } from './measurement.js';
+import { SharpnessMeasurement, type SharpnessSettings } from './sharpness-callback.js';
+import { TrajectoryMeasurement, type TrajectorySettings } from './trajectory-callback.js';
+import { WeightsMeasurement } from './weights-callback.js';
+
+/** Options of `LandscapeMonitor`. */
+export interface LandscapeMonitorOptions extends MeasurementCallbackOptions {
+  /** Sharpness settings, or false to skip it. @default {} */
+  readonly sharpness?: SharpnessSettings | false;
+  /** Hessian settings, or false to skip it. @default {} */
+  readonly hessian?: HessianSettings | false;
+  /** Trajectory settings, or false to skip snapshots and PCA. @default {} (needs a runDir) */
+  readonly trajectory?: TrajectorySettings | false;
+}
+
+/**
+ * Watches the loss landscape while a model trains.
+ * @example
+ * const monitor = landscapeMonitor({ probe: { x: xProbe, y: yProbe }, runDir: 'runs' });
+ * await model.fit(x, y, { epochs: 30, batchSize: 64, callbacks: [monitor] });
+ * // runs/<run-id>/: run.json, metrics.jsonl, snapshots/
+ */
+export class LandscapeMonitor extends MeasurementCallback {
+  /** @throws {TypeError|RangeError} naming the option, the value and what is allowed */
+  constructor(options: LandscapeMonitorOptions) {
+    const measurements: Measurement[] = [new WeightsMeasurement()];
+    if (options?.trajectory !== false) {
+      if (options?.runDir === null) throw new RangeError('landscapeMonitor: trajectory needs a runDir for its snapshots; pass runDir or trajectory: false');
+      measurements.push(new TrajectoryMeasurement(options?.trajectory || {}, 'landscapeMonitor: trajectory'));
+    }
+    if (options?.sharpness !== false) measurements.push(new SharpnessMeasurement(options?.sharpness || {}, 'landscapeMonitor: sharpness'));
+    if (options?.hessian !== false) measurements.push(new HessianMeasurement(options?.hessian || {}, 'landscapeMonitor: hessian'));
+    super(options, measurements, 'landscapeMonitor');
+  }
+}
+
+/** Creates a LandscapeMonitor. */
+export function landscapeMonitor(options: LandscapeMonitorOptions): LandscapeMonitor {
+  return new LandscapeMonitor(options);
+}

@@ -1,0 +1,276 @@
+/**
+ * The `model.fit` callback behind every landscope callback: at the end of each monitored epoch it
+ * runs its measurements on a fixed probe set, within a time budget, puts their numbers into the
+ * epoch's `logs` (for EarlyStopping, tfjs-vis, History), appends a line to the run folder's
+ * metrics.jsonl, and restores the weights bit for bit. A measurement that throws becomes an
+ * errored value with a warning and training goes on, unless `strict` is set.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { makeRunId, RunFolder } from '../src/io/run-folder.js';
+import { LandscopeError } from '../src/errors.js';
+import { resolveLoss } from '../src/model/model-loss.js';
+import { readModelWeights, writeModelWeights } from '../src/model/model-weights.js';
+import { LANDSCOPE_VERSION } from '../src/version.js';
+import type { MeasureContext, Measurement, MeasureResult } from './measurement.js';
+
+/** Options every landscope callback takes. */
+export interface MeasurementCallbackOptions {
+  /** A fixed probe set (inputs and labels as `fit` takes them), evaluated in inference mode. */
+  readonly probe: { readonly x: tf.Tensor; readonly y: tf.Tensor };
+  /** Measure every `every` epochs (and after the last). @default 1 */
+  readonly every?: number;
+  /**
+   * The monitor's time per epoch as a fraction of that epoch's training time; measurements that
+   * would exceed it are skipped that epoch (and recorded as skipped). `null`: no limit.
+   * @default 0.1
+   */
+  readonly budget?: number | null;
+  /** Throw (stopping training) when a measurement fails, instead of recording an error. @default false */
+  readonly strict?: boolean;
+  /** Folder under which `runs/<runId>/` is written; `null`: no run folder. @default 'runs' */
+  readonly runDir?: string | null;
+  /** The run's id (its folder name). @default a timestamp, the name and a random suffix */
+  readonly runId?: string;
+  /** A human-readable name for the run. */
+  readonly name?: string;
+  /** Seed of the random directions and start vectors. @default 1 */
+  readonly seed?: number;
+  /** Samples per forward pass on the probe. @default 256 */
+  readonly batchSize?: number;
+  /** Loss name. @default the model's compiled loss */
+  readonly loss?: string;
+  /** Called with each epoch's record after it is written (e.g. an MLflow sink). */
+  readonly onRecord?: (record: EpochRecord) => void | Promise<void>;
+  /** Where warnings go. @default console.warn */
+  readonly warn?: (message: string) => void;
+}
+
+/** One line of metrics.jsonl. */
+export interface EpochRecord {
+  readonly epoch: number;
+  readonly time: string;
+  /** Seconds of training in this epoch (null for the pre-training measurement). */
+  readonly trainSeconds: number | null;
+  /** Seconds the monitor spent on this epoch. */
+  readonly monitorSeconds: number;
+  /** The epoch's logs from fit (loss, acc, val_loss, …) plus the monitor's numbers. */
+  readonly logs: Record<string, number>;
+  /** Measurements skipped by the budget. */
+  readonly skipped: string[];
+  readonly [measurement: string]: unknown;
+}
+
+const DEFAULT_BUDGET = 0.1;
+
+/** A `model.fit` callback running landscope measurements; see the file comment. */
+export class MeasurementCallback extends tf.Callback {
+  /** The run folder, once training began (null without one). */
+  run: RunFolder | null = null;
+  /** The records written so far. */
+  readonly records: EpochRecord[] = [];
+  protected readonly options: MeasurementCallbackOptions;
+  private readonly measurements: Measurement[];
+  private context: MeasureContext | null = null;
+  private epochStarted = 0;
+  private trainSeconds = 0;
+  private monitorSeconds = 0;
+  private readonly lastCost = new Map<string, number>();
+  private lastEpoch = -1;
+  private started = '';
+  private runInfo: Record<string, unknown> = {};
+  private readonly name: string;
+
+  /**
+   * @param options probe set and settings (validated here)
+   * @param measurements what to measure each monitored epoch, in priority order
+   * @param name the callback's name in error messages
+   * @throws {TypeError|RangeError} naming the option, the value and what is allowed
+   */
+  constructor(options: MeasurementCallbackOptions, measurements: Measurement[], name = 'landscapeMonitor') {
+    super();
+    this.name = name;
+    validateOptions(options, name);
+    this.options = options;
+    this.measurements = measurements;
+  }
+
+  override async onTrainBegin(): Promise<void> {
+    const model = this.model as unknown as tf.LayersModel;
+    const { probe } = this.options;
+    const name = this.name;
+    let loss;
+    try {
+      loss = resolveLoss(model, this.options.loss);
+    } catch (e) {
+      throw new LandscopeError('UNSUPPORTED_MODEL', `${name}: ${(e as Error).message}`);
+    }
+    checkProbeFits(model, probe, name);
+    this.run = this.options.runDir === null ? null : await RunFolder.create(this.options.runDir ?? 'runs', this.options.runId ?? makeRunId(this.options.name));
+    this.context = {
+      model,
+      probe: { x: probe.x, y: probe.y },
+      loss: this.options.loss,
+      batchSize: this.options.batchSize ?? 256,
+      run: this.run,
+      seed: this.options.seed ?? 1,
+    };
+    this.started = new Date().toISOString();
+    const weights = model.trainableWeights;
+    this.runInfo = {
+      id: this.run?.id ?? null,
+      name: this.options.name ?? null,
+      start: this.started,
+      backend: tf.getBackend(),
+      landscopeVersion: LANDSCOPE_VERSION,
+      tfjsVersion: tf.version.tfjs,
+      options: describeOptions(this.options),
+      loss: loss.label,
+      model: {
+        name: model.name,
+        layers: model.layers.map((l) => ({ name: l.name, class: l.getClassName() })),
+        trainableParameters: weights.reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0),
+        weights: model.weights.map((w) => ({ name: w.originalName, shape: w.shape, trainable: weights.includes(w) })),
+      },
+      probe: { samples: probe.x.shape[0], xShape: probe.x.shape, yShape: probe.y.shape },
+      seeds: { directions: this.context.seed },
+      fit: { epochs: this.params?.['epochs'] ?? null, batchSize: this.params?.['batchSize'] ?? null },
+    };
+    await this.writeRun('running');
+    for (const m of this.measurements) await m.begin?.(this.context);
+    await this.measureEpoch(-1, {}, null);
+  }
+
+  override async onEpochBegin(): Promise<void> {
+    this.epochStarted = performance.now();
+  }
+
+  override async onEpochEnd(epoch: number, logs?: tf.Logs): Promise<void> {
+    const trained = (performance.now() - this.epochStarted) / 1000;
+    this.trainSeconds += trained;
+    const every = this.options.every ?? 1;
+    const epochs = this.params?.['epochs'] as number | undefined;
+    const last = epochs !== undefined && epoch === epochs - 1;
+    if (!((epoch + 1) % every === 0 || last)) return;
+    await this.measureEpoch(epoch, logs ?? {}, trained);
+  }
+
+  override async onTrainEnd(): Promise<void> {
+    const epochs = this.params?.['epochs'] as number | undefined;
+    const stopped = (this.model as unknown as { stopTraining?: boolean }).stopTraining === true;
+    await this.writeRun(epochs !== undefined && this.lastEpoch < epochs - 1 && !stopped ? 'killed' : 'finished');
+    for (const m of this.measurements) m.end?.();
+  }
+
+  /** Marks the run failed (e.g. from a `fit` that threw) and releases the measurements. */
+  async fail(error: unknown): Promise<void> {
+    this.runInfo = { ...this.runInfo, error: String((error as Error)?.message ?? error) };
+    await this.writeRun('failed');
+    for (const m of this.measurements) m.end?.();
+  }
+
+  private async writeRun(status: string): Promise<void> {
+    this.runInfo = {
+      ...this.runInfo,
+      status,
+      end: status === 'running' ? null : new Date().toISOString(),
+      epochsMeasured: this.records.length,
+      seconds: { training: this.trainSeconds, monitor: this.monitorSeconds },
+    };
+    await this.run?.writeRun(this.runInfo);
+  }
+
+  private async measureEpoch(epoch: number, logs: tf.Logs, trained: number | null): Promise<void> {
+    const context = this.context;
+    if (context === null) return;
+    const started = performance.now();
+    const model = context.model;
+    const before = readModelWeights(model);
+    const record: Record<string, unknown> = {};
+    const skipped: string[] = [];
+    const added: Record<string, number> = {};
+    const budget = this.options.budget === undefined ? DEFAULT_BUDGET : this.options.budget;
+    try {
+      for (const m of this.measurements) {
+        const elapsed = (performance.now() - started) / 1000;
+        const cost = this.lastCost.get(m.name);
+        if (m.essential !== true && budget !== null && trained !== null && cost !== undefined && elapsed + cost > budget * trained + this.credit(budget)) {
+          skipped.push(m.name);
+          record[m.name] = { skipped: 'budget', estimatedSeconds: cost };
+          continue;
+        }
+        const t0 = performance.now();
+        let result: MeasureResult;
+        try {
+          result = await m.measure(context, epoch);
+        } catch (e) {
+          if (this.options.strict === true) throw e;
+          const message = (e as Error)?.message ?? String(e);
+          (this.options.warn ?? console.warn)(`${this.name}: ${m.name} failed at epoch ${epoch}: ${message} (recorded as an error; training goes on)`);
+          record[m.name] = { error: message };
+          continue;
+        } finally {
+          this.lastCost.set(m.name, (performance.now() - t0) / 1000);
+          // Whatever a measurement did, the weights are what training left.
+          writeModelWeights(model, before);
+        }
+        record[m.name] = { ...result.record, seconds: (performance.now() - t0) / 1000 };
+        Object.assign(added, result.logs);
+      }
+    } finally {
+      before.dispose();
+    }
+    const monitorSeconds = (performance.now() - started) / 1000;
+    this.monitorSeconds += monitorSeconds;
+    if (trained !== null) this.lastEpoch = epoch;
+    Object.assign(logs, added);
+    const numericLogs = Object.fromEntries(Object.entries(logs).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+    const line: EpochRecord = { epoch, time: new Date().toISOString(), trainSeconds: trained, monitorSeconds, logs: numericLogs, skipped, ...record };
+    this.records.push(line);
+    await this.run?.appendMetrics(line as unknown as Record<string, unknown>);
+    await this.options.onRecord?.(line);
+  }
+
+  /** Unspent budget carried over from earlier epochs (in seconds). */
+  private credit(budget: number): number {
+    return Math.max(0, budget * this.trainSeconds - this.monitorSeconds);
+  }
+}
+
+function validateOptions(options: MeasurementCallbackOptions, name: string): void {
+  if (options === null || typeof options !== 'object') throw new TypeError(`${name}: options must be an object with at least { probe: { x, y } }`);
+  const probe = options.probe;
+  if (probe === undefined || !(probe.x instanceof tf.Tensor) || !(probe.y instanceof tf.Tensor)) {
+    throw new TypeError(`${name}: probe must be { x: tf.Tensor, y: tf.Tensor }, got ${probe === undefined ? 'undefined' : `{ x: ${typeof probe.x}, y: ${typeof probe.y} }`}`);
+  }
+  if (probe.x.rank === 0 || probe.x.shape[0] === 0) throw new RangeError(`${name}: probe.x has shape [${probe.x.shape}]: the probe set is empty`);
+  if (probe.y.shape[0] !== probe.x.shape[0]) throw new RangeError(`${name}: probe.y has ${probe.y.shape[0]} rows, probe.x has ${probe.x.shape[0]}`);
+  const every = options.every ?? 1;
+  if (!(Number.isInteger(every) && every >= 1)) throw new RangeError(`${name}: every = ${every} is not a positive integer`);
+  const budget = options.budget;
+  if (budget !== undefined && budget !== null && !(budget > 0)) throw new RangeError(`${name}: budget = ${budget} is not a positive fraction (or null for no limit)`);
+  const batchSize = options.batchSize ?? 256;
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`${name}: batchSize = ${batchSize} is not a positive integer`);
+  const seed = options.seed ?? 1;
+  if (!(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 31 - 1)) throw new RangeError(`${name}: seed = ${seed} is not an integer from 0 to 2147483646`);
+  if (options.runDir !== undefined && options.runDir !== null && typeof options.runDir !== 'string') throw new TypeError(`${name}: runDir must be a folder path or null`);
+}
+
+function checkProbeFits(model: tf.LayersModel, probe: { x: tf.Tensor; y: tf.Tensor }, name: string): void {
+  const input = model.inputs[0]?.shape ?? [];
+  if (probe.x.rank !== input.length || input.some((d, i) => i > 0 && d !== null && d !== probe.x.shape[i])) {
+    throw new LandscopeError('DATA_SHAPE', `${name}: probe.x has shape [${probe.x.shape}], the model's input is [${input.map((d) => d ?? 'N')}]`);
+  }
+  const output = model.outputs[0]?.shape ?? [];
+  const ids = probe.y.rank === 1 || (probe.y.rank === 2 && probe.y.shape[1] === 1);
+  if (!ids && (probe.y.rank !== output.length || output.some((d, i) => i > 0 && d !== null && d !== probe.y.shape[i]))) {
+    throw new LandscopeError('LABEL_SHAPE', `${name}: probe.y has shape [${probe.y.shape}], the model's output is [${output.map((d) => d ?? 'N')}]`);
+  }
+}
+
+function describeOptions(options: MeasurementCallbackOptions): Record<string, unknown> {
+  const { probe, onRecord, warn, ...rest } = options;
+  void probe;
+  void onRecord;
+  void warn;
+  return JSON.parse(JSON.stringify(rest)) as Record<string, unknown>;
+}

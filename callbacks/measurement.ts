@@ -1,0 +1,44 @@
+/**
+ * One thing a landscape callback measures at the end of an epoch (sharpness, Hessian extremes,
+ * the trajectory, weight norms). The callback owns timing, the budget, error handling, logs and
+ * the run folder; a measurement only computes.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { RunFolder } from '../src/io/run-folder.js';
+import type { Dataset } from '../src/model/prepare-data.js';
+
+/** What a measurement sees. */
+export interface MeasureContext {
+  readonly model: tf.LayersModel;
+  /** The probe set, in inference mode. */
+  readonly probe: Dataset;
+  /** The loss name (or undefined for the compiled loss). */
+  readonly loss: string | undefined;
+  readonly batchSize: number;
+  /** The run folder, when the callback writes one. */
+  readonly run: RunFolder | null;
+  readonly seed: number;
+}
+
+/** A measurement's result: a JSON-ready record, plus the numbers that go into `logs`. */
+export interface MeasureResult {
+  readonly record: Record<string, unknown>;
+  readonly logs: Record<string, number>;
+}
+
+/** A measurement taken each monitored epoch. */
+export interface Measurement {
+  /** Its key in metrics.jsonl, e.g. `sharpness`. */
+  readonly name: string;
+  /** Cheap and needed every epoch (weights, snapshots): the budget never skips it. */
+  readonly essential?: boolean;
+  /** Set up (the model is compiled and the probe fits it). */
+  begin?(context: MeasureContext): Promise<void>;
+  /**
+   * Measures after epoch `epoch` (−1: before training).
+   * @param epoch the epoch just finished
+   */
+  measure(context: MeasureContext, epoch: number): Promise<MeasureResult>;
+  /** Releases what it holds. */
+  end?(): void;
+}

@@ -1,0 +1,119 @@
+/**
+ * Snapshots and the running PCA of the optimization trajectory (Li et al. 2018, section 7).
+ * The trainable weights are snapshotted before training and after every monitored epoch as raw
+ * float32 files in the run folder (not kept in memory); the Gram matrix of the snapshots relative
+ * to the first one grows by one row per epoch (one pass over the earlier snapshots on disk), and
+ * the PCA of θ_e − θ_last is recomputed from it (src/core/trajectory-pca.ts).
+ */
+
+import { trajectoryPca } from '../src/core/trajectory-pca.js';
+import type { RunFolder, SnapshotTensor } from '../src/io/run-folder.js';
+import { modelWeights } from '../src/model/model-weights.js';
+import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
+import type { MeasureContext, Measurement, MeasureResult } from './measurement.js';
+
+/** Trajectory settings. */
+export interface TrajectorySettings {
+  /** `none`: every trainable weight (the reference code's default); `biasbn`: tensors of rank ≤ 1 excluded. @default 'none' */
+  readonly ignore?: 'none' | 'biasbn';
+  /** How many components' coordinates to report. @default 2 */
+  readonly components?: number;
+}
+
+/** Snapshots the weights and tracks the trajectory's PCA; see the file comment. */
+export class TrajectoryMeasurement implements Measurement {
+  readonly name = 'trajectory';
+  readonly essential = true;
+  private labels: string[] = [];
+  private epochs: number[] = [];
+  private gram: number[][] = [];
+  private mask: Uint8Array | null = null;
+  private first: Float32Array | null = null;
+
+  constructor(private readonly settings: TrajectorySettings = {}, private readonly what = 'trajectory') {
+    if (settings.ignore !== undefined && settings.ignore !== 'none' && settings.ignore !== 'biasbn') {
+      throw new RangeError(`${what}: ignore '${settings.ignore}' is not one of none, biasbn`);
+    }
+  }
+
+  async begin(context: MeasureContext): Promise<void> {
+    if (context.run === null) throw new RangeError(`${this.what}: the trajectory needs a run folder for its snapshots (runDir is null)`);
+  }
+
+  async measure(context: MeasureContext, epoch: number): Promise<MeasureResult> {
+    const run = context.run as RunFolder;
+    const weights = modelWeights(context.model).filter((w) => w.trainable);
+    const tensors: SnapshotTensor[] = [];
+    let offset = 0;
+    for (const w of weights) {
+      tensors.push({ name: w.name, shape: w.variable.shape, offset });
+      offset += w.variable.size;
+    }
+    const flat = new Float32Array(offset);
+    for (const [i, w] of weights.entries()) flat.set(await w.variable.data() as Float32Array, (tensors[i] as SnapshotTensor).offset);
+    if (this.mask === null) {
+      this.mask = new Uint8Array(offset).fill(1);
+      if (this.settings.ignore === 'biasbn') weights.forEach((w, i) => {
+        if (w.variable.rank <= 1) this.mask!.fill(0, (tensors[i] as SnapshotTensor).offset, (tensors[i] as SnapshotTensor).offset + w.variable.size);
+      });
+    }
+    const label = epoch < 0 ? 'init' : `epoch-${String(epoch).padStart(4, '0')}`;
+    await run.writeSnapshot(label, epoch, tensors, flat);
+    this.first ??= flat;
+    // One new Gram row: (θ_new − θ_0)·(θ_i − θ_0), reading earlier snapshots from disk.
+    const row: number[] = [];
+    for (const other of this.labels) row.push(this.dot(flat, await run.readSnapshot(other)));
+    row.push(this.dot(flat, flat));
+    this.gram.forEach((r, i) => r.push(row[i] as number));
+    this.gram.push(row);
+    this.labels.push(label);
+    this.epochs.push(epoch);
+    const m = this.labels.length;
+    const pca = trajectoryPca(this.gram.flat(), m, this.settings.components ?? 2);
+    const evr = pca.explainedVarianceRatio.slice(0, 5);
+    return {
+      record: {
+        snapshot: label,
+        snapshots: m,
+        explainedVarianceRatio: evr,
+        coords: { x: pca.coords[0] ?? [], y: pca.coords[1] ?? [] },
+        epochs: [...this.epochs],
+        ignore: this.settings.ignore ?? 'none',
+        parameters: offset,
+      },
+      logs: { ...(evr[0] !== undefined ? { pca_evr1: evr[0] } : {}), ...(evr[1] !== undefined ? { pca_evr2: evr[1] } : {}) },
+    };
+  }
+
+  /** (a − θ_0)·(b − θ_0) in float64 over the unmasked entries. */
+  private dot(a: Float32Array, b: Float32Array): number {
+    const f = this.first as Float32Array;
+    const mask = this.mask as Uint8Array;
+    let s = 0;
+    for (let i = 0; i < a.length; i++) {
+      if (mask[i] === 0) continue;
+      s += ((a[i] as number) - (f[i] as number)) * ((b[i] as number) - (f[i] as number));
+    }
+    return s;
+  }
+}
+
+/** Options of `TrajectoryCallback`. */
+export interface TrajectoryCallbackOptions extends MeasurementCallbackOptions, TrajectorySettings {}
+
+/**
+ * A callback that snapshots the weights every epoch and reports the trajectory's PCA.
+ * @example await model.fit(x, y, { epochs: 10, callbacks: [trajectoryCallback({ probe: { x: xp, y: yp } })] });
+ */
+export class TrajectoryCallback extends MeasurementCallback {
+  /** @throws {TypeError|RangeError} for bad options */
+  constructor(options: TrajectoryCallbackOptions) {
+    super(options, [new TrajectoryMeasurement(options, 'trajectoryCallback')], 'trajectoryCallback');
+  }
+}
+
+/** Creates a TrajectoryCallback. */
+export function trajectoryCallback(options: TrajectoryCallbackOptions): TrajectoryCallback {
+  return new TrajectoryCallback(options);
+}
+

@@ -1,0 +1,159 @@
+import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { landscapeMonitor } from '../../callbacks/landscape-monitor.js';
+import { readRunFolder } from '../../src/io/run-folder.js';
+import { readModelWeights } from '../../src/model/model-weights.js';
+import { BACKENDS, useBackend } from '../helpers/backend.js';
+import { tmpPath } from '../helpers/fixture.js';
+
+function classifier(seed = 1) {
+  const m = tf.sequential({
+    layers: [
+      tf.layers.dense({ units: 8, activation: 'tanh', inputShape: [6], kernelInitializer: tf.initializers.glorotNormal({ seed }) }),
+      tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotNormal({ seed: seed + 1 }) }),
+    ],
+  });
+  m.compile({ optimizer: tf.train.sgd(0.5), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  return m;
+}
+
+async function weightsKey(model: tf.LayersModel): Promise<string> {
+  const w = readModelWeights(model);
+  const flat = await w.toFlat();
+  w.dispose();
+  return Buffer.from(flat.buffer).toString('base64');
+}
+
+function data(n: number, seed: number) {
+  const x = tf.randomNormal([n, 6], 0, 1, 'float32', seed);
+  const y = tf.oneHot(tf.argMax(tf.matMul(x, tf.randomNormal([6, 3], 0, 1, 'float32', seed + 1)), 1), 3).toFloat();
+  return { x, y };
+}
+
+for (const backend of BACKENDS) {
+  describe(`landscapeMonitor on ${backend}`, () => {
+    beforeAll(() => useBackend(backend));
+
+    it('landscapeMonitor in a real fit() writes run.json, metrics.jsonl and snapshots, and fills the logs', async () => {
+      const root = tmpPath('monitor', backend);
+      await rm(root, { recursive: true, force: true });
+      const model = classifier();
+      const train = data(200, 3);
+      const probe = data(64, 9);
+      const monitor = landscapeMonitor({ probe, runDir: root, runId: 'run-a', name: 'unit', budget: null, hessian: { maxIter: 30 } });
+      const history = await model.fit(train.x, train.y, { epochs: 4, batchSize: 32, callbacks: [monitor], verbose: 0 });
+      for (const key of ['fn_sharpness', 'fn_curvature', 'hessian_max', 'hessian_min', 'hessian_ratio', 'weight_norm', 'lr', 'pca_evr1']) {
+        expect(history.history[key], key).toHaveLength(4);
+      }
+      const run = await readRunFolder(`${root}/run-a`);
+      expect(run.run).toMatchObject({ schemaVersion: 1, id: 'run-a', name: 'unit', status: 'finished', backend, epochsMeasured: 5 });
+      expect(run.metrics.map((m) => m['epoch'])).toEqual([-1, 0, 1, 2, 3]);
+      expect(run.snapshots?.snapshots.map((s) => s.label)).toEqual(['init', 'epoch-0000', 'epoch-0001', 'epoch-0002', 'epoch-0003']);
+      const last = run.metrics.at(-1) as Record<string, any>;
+      expect(last['sharpness'].radii[0]).toMatchObject({ radius: 0.1 });
+      expect(last['sharpness'].radii[0].values).toHaveLength(8);
+      expect(last['hessian']).toMatchObject({ converged: true, warmStart: true, probeSize: 64 });
+      expect(last['trajectory'].coords.x).toHaveLength(5);
+      expect(Math.abs(last['trajectory'].coords.x[4])).toBeLessThan(1e-9); // the latest weights are the origin
+      const evr = last['trajectory'].explainedVarianceRatio as number[];
+      expect(evr.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(1 + 1e-9);
+      // The snapshot on disk is the model's final weights, float32 bit for bit.
+      const snap = new Float32Array(new Uint8Array(readFileSync(`${root}/run-a/snapshots/epoch-0003.f32`)).buffer);
+      expect(Array.from(snap)).toEqual(Array.from(Float32Array.from(await readModelWeights(model).toFlat())));
+    });
+
+    it('landscapeMonitor leaks no tensor across epochs and leaves the weights bit for bit as training left them', async () => {
+      const model = classifier(5);
+      const probe = data(32, 11);
+      const counts: number[] = [];
+      const weightsSeen: string[] = [];
+      const monitor = landscapeMonitor({ probe, runDir: tmpPath('monitor-leak', backend), budget: null, hessian: { maxIter: 20 } });
+      const spy = new (class extends tf.Callback {
+        override async onEpochEnd() {
+          counts.push(tf.memory().numTensors);
+          weightsSeen.push(await weightsKey(model));
+        }
+      })();
+      const train = data(64, 12);
+      // The spy runs before the monitor at each epoch end; the monitor must not move the weights.
+      const after: string[] = [];
+      const tail = new (class extends tf.Callback {
+        override async onEpochEnd() {
+          after.push(await weightsKey(model));
+        }
+      })();
+      await model.fit(train.x, train.y, { epochs: 5, batchSize: 16, callbacks: [spy, monitor, tail], verbose: 0 });
+      expect(after).toEqual(weightsSeen);
+      // fit() itself keeps 2 more tensors per epoch (its epoch logs); the monitor adds none.
+      const plain: number[] = [];
+      const plainSpy = new (class extends tf.Callback {
+        override async onEpochEnd() {
+          plain.push(tf.memory().numTensors);
+        }
+      })();
+      await classifier(5).fit(train.x, train.y, { epochs: 5, batchSize: 16, callbacks: [plainSpy], verbose: 0 });
+      const growth = (c: number[]) => c.slice(2).map((v, i) => v - (c[i + 1] as number));
+      expect(growth(counts), `tensors at each epoch end: ${counts}`).toEqual(growth(plain));
+    });
+  });
+}
+
+describe('landscapeMonitor options and failures', () => {
+  beforeAll(() => useBackend('cpu'));
+
+  it('landscapeMonitor rejects bad options in the constructor, naming the option and the value', () => {
+    const probe = data(8, 1);
+    expect(() => landscapeMonitor({} as never)).toThrow('landscapeMonitor: probe must be { x: tf.Tensor, y: tf.Tensor }, got undefined');
+    expect(() => landscapeMonitor({ probe: { x: tf.zeros([0, 6]), y: tf.zeros([0, 3]) } })).toThrow('landscapeMonitor: probe.x has shape [0,6]: the probe set is empty');
+    expect(() => landscapeMonitor({ probe, every: 0 })).toThrow('landscapeMonitor: every = 0 is not a positive integer');
+    expect(() => landscapeMonitor({ probe, budget: -1 })).toThrow('landscapeMonitor: budget = -1 is not a positive fraction');
+    expect(() => landscapeMonitor({ probe, sharpness: { directions: 1 } })).toThrow('landscapeMonitor: sharpness: directions = 1 is not an integer ≥ 2');
+    expect(() => landscapeMonitor({ probe, sharpness: { radii: [0] } })).toThrow('landscapeMonitor: sharpness: radii [0] must be positive numbers');
+    expect(() => landscapeMonitor({ probe, runDir: null })).toThrow('landscapeMonitor: trajectory needs a runDir for its snapshots');
+    expect(() => landscapeMonitor({ probe, hessian: { params: 'biases' as never } })).toThrow("landscapeMonitor: hessian: params 'biases' is not one of all, kernels");
+  });
+
+  it('landscapeMonitor rejects a probe of the wrong shape and an uncompiled model at onTrainBegin', async () => {
+    const model = classifier();
+    const bad = landscapeMonitor({ probe: { x: tf.zeros([4, 5]), y: tf.zeros([4, 3]) }, runDir: tmpPath('monitor-bad') });
+    const train = data(16, 2);
+    await expect(model.fit(train.x, train.y, { epochs: 1, callbacks: [bad], verbose: 0 })).rejects.toThrow("landscapeMonitor: probe.x has shape [4,5], the model's input is [N,6]");
+    const uncompiled = tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [6] })] });
+    const monitor = landscapeMonitor({ probe: data(4, 3), runDir: tmpPath('monitor-bad') });
+    monitor.setModel(uncompiled);
+    await expect(monitor.onTrainBegin()).rejects.toThrow('landscapeMonitor: the model is not compiled and no loss was given');
+  });
+
+  it('a failing measurement becomes an errored value and a warning; training goes on (and stops in strict mode)', async () => {
+    const warnings: string[] = [];
+    const model = tf.sequential({ layers: [tf.layers.depthwiseConv2d({ kernelSize: 2, inputShape: [4, 4, 1] }), tf.layers.flatten(), tf.layers.dense({ units: 2, activation: 'softmax' })] });
+    model.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy' });
+    const x = tf.randomNormal([8, 4, 4, 1]);
+    const y = tf.oneHot(tf.tensor1d([0, 1, 0, 1, 0, 1, 0, 1], 'int32'), 2).toFloat();
+    const root = tmpPath('monitor-errors');
+    await rm(root, { recursive: true, force: true });
+    const monitor = landscapeMonitor({ probe: { x, y }, runDir: root, runId: 'r', budget: null, warn: (m) => warnings.push(m) });
+    const history = await model.fit(x, y, { epochs: 2, callbacks: [monitor], verbose: 0 });
+    expect(history.epoch).toEqual([0, 1]);
+    expect(warnings.some((w) => /landscapeMonitor: hessian failed at epoch 0: hvp: the model uses the TF\.js kernel 'DepthwiseConv2dNative/.test(w))).toBe(true);
+    const run = await readRunFolder(`${root}/r`);
+    expect((run.metrics[1] as any).hessian.error).toMatch(/DepthwiseConv2dNative/);
+    expect((run.metrics[1] as any).sharpness.radii).toBeDefined();
+    const strict = landscapeMonitor({ probe: { x, y }, runDir: root, budget: null, strict: true });
+    await expect(model.fit(x, y, { epochs: 1, callbacks: [strict], verbose: 0 })).rejects.toThrow(/DepthwiseConv2dNative/);
+  });
+
+  it('the budget skips measurements that would exceed it, and records what it skipped', async () => {
+    const model = classifier(7);
+    const train = data(64, 4);
+    const monitor = landscapeMonitor({ probe: data(256, 5), runDir: tmpPath('monitor-budget'), budget: 1e-4 });
+    await model.fit(train.x, train.y, { epochs: 3, batchSize: 64, callbacks: [monitor], verbose: 0 });
+    const records = monitor.records;
+    expect(records[0]?.skipped).toEqual([]); // before training: no budget yet
+    expect(records.slice(1).every((r) => r.skipped.includes('hessian'))).toBe(true);
+    expect((records[1] as any).hessian).toMatchObject({ skipped: 'budget' });
+    expect((records[1] as any).weights.norm).toBeGreaterThan(0);
+  });
+});
