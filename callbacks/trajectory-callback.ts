@@ -6,6 +6,7 @@
  * the PCA of θ_e − θ_last is recomputed from it (src/core/trajectory-pca.ts).
  */
 
+import { snapshotDot, snapshotMask } from '../src/core/snapshot-dot.js';
 import { trajectoryPca } from '../src/core/trajectory-pca.js';
 import type { RunFolder, SnapshotTensor } from '../src/io/run-folder.js';
 import { modelWeights } from '../src/model/model-weights.js';
@@ -27,7 +28,7 @@ export class TrajectoryMeasurement implements Measurement {
   private labels: string[] = [];
   private epochs: number[] = [];
   private gram: number[][] = [];
-  private mask: Uint8Array | null = null;
+  private mask: Uint8Array | undefined;
   private first: Float32Array | null = null;
 
   constructor(private readonly settings: TrajectorySettings = {}, private readonly what = 'trajectory') {
@@ -51,19 +52,16 @@ export class TrajectoryMeasurement implements Measurement {
     }
     const flat = new Float32Array(offset);
     for (const [i, w] of weights.entries()) flat.set(await w.variable.data() as Float32Array, (tensors[i] as SnapshotTensor).offset);
-    if (this.mask === null) {
-      this.mask = new Uint8Array(offset).fill(1);
-      if (this.settings.ignore === 'biasbn') weights.forEach((w, i) => {
-        if (w.variable.rank <= 1) this.mask!.fill(0, (tensors[i] as SnapshotTensor).offset, (tensors[i] as SnapshotTensor).offset + w.variable.size);
-      });
-    }
+    if (this.first === null) this.mask = snapshotMask(tensors.map((t) => t.shape), this.settings.ignore ?? 'none');
     const label = epoch < 0 ? 'init' : `epoch-${String(epoch).padStart(4, '0')}`;
     await run.writeSnapshot(label, epoch, tensors, flat);
     this.first ??= flat;
     // One new Gram row: (θ_new − θ_0)·(θ_i − θ_0), reading earlier snapshots from disk.
     const row: number[] = [];
-    for (const other of this.labels) row.push(this.dot(flat, await run.readSnapshot(other)));
-    row.push(this.dot(flat, flat));
+    const first = this.first;
+    const mask = this.mask;
+    for (const other of this.labels) row.push(snapshotDot(flat, await run.readSnapshot(other), first, mask));
+    row.push(snapshotDot(flat, flat, first, mask));
     this.gram.forEach((r, i) => r.push(row[i] as number));
     this.gram.push(row);
     this.labels.push(label);
@@ -85,17 +83,6 @@ export class TrajectoryMeasurement implements Measurement {
     };
   }
 
-  /** (a − θ_0)·(b − θ_0) in float64 over the unmasked entries. */
-  private dot(a: Float32Array, b: Float32Array): number {
-    const f = this.first as Float32Array;
-    const mask = this.mask as Uint8Array;
-    let s = 0;
-    for (let i = 0; i < a.length; i++) {
-      if (mask[i] === 0) continue;
-      s += ((a[i] as number) - (f[i] as number)) * ((b[i] as number) - (f[i] as number));
-    }
-    return s;
-  }
 }
 
 /** Options of `TrajectoryCallback`. */

@@ -11,9 +11,10 @@ import { directionsCommand } from './commands/directions.js';
 import { hessianCommand } from './commands/hessian.js';
 import { interpolateCommand } from './commands/interpolate.js';
 import { surfaceCommand } from './commands/surface.js';
+import { trajectoryCommand } from './commands/trajectory.js';
 
 /** Every command, by name. */
-export const COMMANDS: readonly Command[] = [surfaceCommand, interpolateCommand, directionsCommand, hessianCommand];
+export const COMMANDS: readonly Command[] = [surfaceCommand, interpolateCommand, directionsCommand, hessianCommand, trajectoryCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
