@@ -2,10 +2,13 @@
  * The `model.fit` callback behind every landscope callback: at the end of each monitored epoch it
  * runs its measurements on a fixed probe set, within a time budget, puts their numbers into the
  * epoch's `logs` (for EarlyStopping, tfjs-vis, History), appends a line to the run folder's
- * metrics.jsonl, and restores the weights bit for bit. A measurement that throws becomes an
- * errored value with a warning and training goes on, unless `strict` is set.
+ * metrics.jsonl, queues the numbers for MLflow, and restores the weights bit for bit. A measurement
+ * that throws becomes an errored value with a warning and training goes on, unless `strict` is set.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { mlflowSinkFromEnv, type MlflowSink } from '../src/io/mlflow-sink.js';
 import { makeRunId, RunFolder } from '../src/io/run-folder.js';
 import { LandscopeError } from '../src/errors.js';
 import { resolveLoss } from '../src/model/model-loss.js';
@@ -39,8 +42,15 @@ export interface MeasurementCallbackOptions {
   readonly batchSize?: number;
   /** Loss name. @default the model's compiled loss */
   readonly loss?: string;
-  /** Called with each epoch's record after it is written (e.g. an MLflow sink). */
+  /** Called with each epoch's record after it is written. */
   readonly onRecord?: (record: EpochRecord) => void | Promise<void>;
+  /**
+   * Where to send the run in MLflow: a sink, or false for none.
+   * @default a sink from MLFLOW_TRACKING_URI (and its token/user variables) when that is set
+   */
+  readonly mlflow?: MlflowSink | false;
+  /** How long `onTrainEnd` waits for MLflow to take what is queued. @default 15000 */
+  readonly mlflowCloseTimeoutMs?: number;
   /** Where warnings go. @default console.warn */
   readonly warn?: (message: string) => void;
 }
@@ -79,6 +89,7 @@ export class MeasurementCallback extends tf.Callback {
   private started = '';
   private runInfo: Record<string, unknown> = {};
   private readonly name: string;
+  private sink: MlflowSink | null = null;
 
   /**
    * @param options probe set and settings (validated here)
@@ -136,6 +147,11 @@ export class MeasurementCallback extends tf.Callback {
       fit: { epochs: this.params?.['epochs'] ?? null, batchSize: this.params?.['batchSize'] ?? null },
     };
     await this.writeRun('running');
+    this.sink = this.options.mlflow === false ? null : (this.options.mlflow ?? mlflowSinkFromEnv(process.env, { runName: this.options.name ?? this.run?.id ?? 'landscope' }));
+    this.sink?.start(
+      { ...flattenParams(this.runInfo['options'] as Record<string, unknown>), loss: loss.label, backend: tf.getBackend(), trainable_parameters: (this.runInfo['model'] as { trainableParameters: number }).trainableParameters, probe_samples: probe.x.shape[0] },
+      { 'landscope.run_id': this.run?.id ?? '', 'landscope.version': LANDSCOPE_VERSION, 'landscope.model': model.name, ...(this.options.name !== undefined ? { 'mlflow.runName': this.options.name } : {}) },
+    );
     for (const m of this.measurements) await m.begin?.(this.context);
     await this.measureEpoch(-1, {}, null);
   }
@@ -157,8 +173,32 @@ export class MeasurementCallback extends tf.Callback {
   override async onTrainEnd(): Promise<void> {
     const epochs = this.params?.['epochs'] as number | undefined;
     const stopped = (this.model as unknown as { stopTraining?: boolean }).stopTraining === true;
-    await this.writeRun(epochs !== undefined && this.lastEpoch < epochs - 1 && !stopped ? 'killed' : 'finished');
+    const status = epochs !== undefined && this.lastEpoch < epochs - 1 && !stopped ? 'killed' : 'finished';
+    await this.writeRun(status);
     for (const m of this.measurements) m.end?.();
+    await this.closeSink(status === 'finished' ? 'FINISHED' : 'KILLED');
+  }
+
+  /** Uploads the run folder's files, sets the final status, and keeps what could not be sent. */
+  private async closeSink(status: 'FINISHED' | 'FAILED' | 'KILLED'): Promise<void> {
+    const sink = this.sink;
+    if (sink === null) return;
+    this.sink = null;
+    if (this.run !== null) {
+      for (const file of ['run.json', 'metrics.jsonl']) {
+        const content = await readFile(join(this.run.dir, file)).catch(() => null);
+        if (content !== null) sink.uploadArtifact(file, new Uint8Array(content));
+      }
+    }
+    const report = await sink.close(status, this.options.mlflowCloseTimeoutMs ?? 15_000);
+    if (report.unsent.length > 0) await this.run?.appendText('mlflow-unsent.jsonl', report.unsent.map((u) => JSON.stringify(u)).join('\n') + '\n');
+    if (report.failed.length > 0 || report.unsent.length > 0) {
+      (this.options.warn ?? console.warn)(
+        `${this.name}: MLflow: ${report.sent} calls sent, ${report.failed.length} failed (${report.failed[0]?.error ?? ''}), ${report.unsent.length} not sent${this.run ? ` (kept in ${join(this.run.dir, 'mlflow-unsent.jsonl')})` : ''}`,
+      );
+    }
+    this.runInfo = { ...this.runInfo, mlflow: { runId: report.runId, experimentId: report.experimentId, sent: report.sent, failed: report.failed, unsent: report.unsent.length } };
+    await this.run?.writeRun(this.runInfo);
   }
 
   /** Marks the run failed (e.g. from a `fit` that threw) and releases the measurements. */
@@ -166,6 +206,7 @@ export class MeasurementCallback extends tf.Callback {
     this.runInfo = { ...this.runInfo, error: String((error as Error)?.message ?? error) };
     await this.writeRun('failed');
     for (const m of this.measurements) m.end?.();
+    await this.closeSink('FAILED');
   }
 
   private async writeRun(status: string): Promise<void> {
@@ -223,10 +264,16 @@ export class MeasurementCallback extends tf.Callback {
     this.monitorSeconds += monitorSeconds;
     if (trained !== null) this.lastEpoch = epoch;
     Object.assign(logs, added);
-    const numericLogs = Object.fromEntries(Object.entries(logs).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+    // fit's own logs may still be scalar tensors here (BaseLogger resolves them later).
+    const numericLogs: Record<string, number> = {};
+    for (const [key, v] of Object.entries(logs as Record<string, unknown>)) {
+      if (typeof v === 'number') numericLogs[key] = v;
+      else if (v instanceof tf.Tensor && v.size === 1) numericLogs[key] = (await v.data())[0] as number;
+    }
     const line: EpochRecord = { epoch, time: new Date().toISOString(), trainSeconds: trained, monitorSeconds, logs: numericLogs, skipped, ...record };
     this.records.push(line);
     await this.run?.appendMetrics(line as unknown as Record<string, unknown>);
+    this.sink?.logMetrics(epoch + 1, numericLogs);
     await this.options.onRecord?.(line);
   }
 
@@ -268,9 +315,20 @@ function checkProbeFits(model: tf.LayersModel, probe: { x: tf.Tensor; y: tf.Tens
 }
 
 function describeOptions(options: MeasurementCallbackOptions): Record<string, unknown> {
-  const { probe, onRecord, warn, ...rest } = options;
+  const { probe, onRecord, warn, mlflow, ...rest } = options;
   void probe;
   void onRecord;
   void warn;
+  void mlflow;
   return JSON.parse(JSON.stringify(rest)) as Record<string, unknown>;
+}
+
+/** Nested options as flat MLflow params: `{ hessian: { tol } }` → `hessian.tol`. */
+function flattenParams(value: Record<string, unknown>, prefix = ''): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) Object.assign(out, flattenParams(v as Record<string, unknown>, `${prefix}${k}.`));
+    else out[`${prefix}${k}`] = v;
+  }
+  return out;
 }
