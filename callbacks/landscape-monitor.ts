@@ -8,6 +8,7 @@ import { HessianMeasurement, type HessianSettings } from './hessian-callback.js'
 import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
 import type { Measurement } from './measurement.js';
 import { SharpnessMeasurement, type SharpnessSettings } from './sharpness-callback.js';
+import { SnapshotMeasurement, type SnapshotSettings } from './snapshot-callback.js';
 import { TrajectoryMeasurement, type TrajectorySettings } from './trajectory-callback.js';
 import { WeightsMeasurement } from './weights-callback.js';
 
@@ -17,8 +18,14 @@ export interface LandscapeMonitorOptions extends MeasurementCallbackOptions {
   readonly sharpness?: SharpnessSettings | false;
   /** Hessian settings, or false to skip it. @default {} */
   readonly hessian?: HessianSettings | false;
-  /** Trajectory settings, or false to skip snapshots and PCA. @default {} (needs a runDir) */
+  /** Trajectory settings, or false to skip its PCA. @default {} (needs a runDir) */
   readonly trajectory?: TrajectorySettings | false;
+  /**
+   * Without the trajectory: snapshot settings (e.g. `{ keepLast: 3 }`), or false for none.
+   * With the trajectory, it snapshots every epoch itself and keeps them all.
+   * @default false
+   */
+  readonly snapshots?: SnapshotSettings | false;
 }
 
 /**
@@ -34,7 +41,10 @@ export class LandscapeMonitor extends MeasurementCallback {
     const measurements: Measurement[] = [new WeightsMeasurement()];
     if (options?.trajectory !== false) {
       if (options?.runDir === null) throw new RangeError('landscapeMonitor: trajectory needs a runDir for its snapshots; pass runDir or trajectory: false');
+      if (options?.snapshots) throw new RangeError('landscapeMonitor: snapshots (pruning) go with trajectory: false; the trajectory keeps every snapshot for its PCA');
       measurements.push(new TrajectoryMeasurement(options?.trajectory || {}, 'landscapeMonitor: trajectory'));
+    } else if (options?.snapshots) {
+      measurements.push(new SnapshotMeasurement(options.snapshots, 'landscapeMonitor: snapshots'));
     }
     if (options?.sharpness !== false) measurements.push(new SharpnessMeasurement(options?.sharpness || {}, 'landscapeMonitor: sharpness'));
     if (options?.hessian !== false) measurements.push(new HessianMeasurement(options?.hessian || {}, 'landscapeMonitor: hessian'));

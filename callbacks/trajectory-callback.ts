@@ -8,8 +8,8 @@
 
 import { snapshotDot, snapshotMask } from '../src/core/snapshot-dot.js';
 import { trajectoryPca } from '../src/core/trajectory-pca.js';
-import type { RunFolder, SnapshotTensor } from '../src/io/run-folder.js';
-import { modelWeights } from '../src/model/model-weights.js';
+import type { RunFolder } from '../src/io/run-folder.js';
+import { takeSnapshot } from './snapshot-callback.js';
 import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
 import type { MeasureContext, Measurement, MeasureResult } from './measurement.js';
 
@@ -43,18 +43,9 @@ export class TrajectoryMeasurement implements Measurement {
 
   async measure(context: MeasureContext, epoch: number): Promise<MeasureResult> {
     const run = context.run as RunFolder;
-    const weights = modelWeights(context.model).filter((w) => w.trainable);
-    const tensors: SnapshotTensor[] = [];
-    let offset = 0;
-    for (const w of weights) {
-      tensors.push({ name: w.name, shape: w.variable.shape, offset });
-      offset += w.variable.size;
-    }
-    const flat = new Float32Array(offset);
-    for (const [i, w] of weights.entries()) flat.set(await w.variable.data() as Float32Array, (tensors[i] as SnapshotTensor).offset);
+    const { label, tensors, flat } = await takeSnapshot(context, epoch);
+    const offset = flat.length;
     if (this.first === null) this.mask = snapshotMask(tensors.map((t) => t.shape), this.settings.ignore ?? 'none');
-    const label = epoch < 0 ? 'init' : `epoch-${String(epoch).padStart(4, '0')}`;
-    await run.writeSnapshot(label, epoch, tensors, flat);
     this.first ??= flat;
     // One new Gram row: (θ_new − θ_0)·(θ_i − θ_0), reading earlier snapshots from disk.
     const row: number[] = [];

@@ -34,3 +34,17 @@ export { hutchinsonTrace, type HutchinsonOptions, type TraceEstimate } from './c
 export { tridiagonalEigen, type TridiagonalEigen } from './core/tridiagonal-eigen.js';
 export { float64Space, paramListSpace, type VectorSpace } from './core/vector-space.js';
 export { rademacherDirection } from './core/random-direction.js';
+
+export { landscapeMonitor, LandscapeMonitor, type LandscapeMonitorOptions } from '../callbacks/landscape-monitor.js';
+export { sharpnessCallback, SharpnessCallback, SharpnessMeasurement, DEFAULT_RADII, type SharpnessCallbackOptions, type SharpnessSettings } from '../callbacks/sharpness-callback.js';
+export { hessianCallback, HessianCallback, HessianMeasurement, type HessianCallbackOptions, type HessianSettings } from '../callbacks/hessian-callback.js';
+export { trajectoryCallback, TrajectoryCallback, TrajectoryMeasurement, type TrajectoryCallbackOptions, type TrajectorySettings } from '../callbacks/trajectory-callback.js';
+export { snapshotCallback, SnapshotCallback, SnapshotMeasurement, type SnapshotCallbackOptions, type SnapshotSettings } from '../callbacks/snapshot-callback.js';
+export { MeasurementCallback, type MeasurementCallbackOptions, type EpochRecord } from '../callbacks/measurement-callback.js';
+export type { Measurement, MeasureContext, MeasureResult } from '../callbacks/measurement.js';
+export { RunFolder, readRunFolder, readSnapshotFile, makeRunId, RUN_SCHEMA_VERSION, type RunContents, type SnapshotManifest } from './io/run-folder.js';
+export { MlflowSink, mlflowSinkFromEnv, type MlflowSinkOptions, type SinkReport } from './io/mlflow-sink.js';
+export { MlflowClient, MlflowError, splitLogBatch, LOG_BATCH_LIMITS } from './io/mlflow-client.js';
+export { trajectoryPca, type TrajectoryPca } from './core/trajectory-pca.js';
+export { sharpness, type Sharpness } from './core/sharpness.js';
+export { symmetricEigen } from './core/symmetric-eigen.js';

@@ -157,3 +157,21 @@ describe('landscapeMonitor options and failures', () => {
     expect((records[1] as any).weights.norm).toBeGreaterThan(0);
   });
 });
+
+describe('snapshotCallback', () => {
+  beforeAll(() => useBackend('cpu'));
+
+  it('snapshotCallback keeps init and the last keepLast snapshots on disk', async () => {
+    const { snapshotCallback } = await import('../../callbacks/snapshot-callback.js');
+    const root = tmpPath('snapshots');
+    await rm(root, { recursive: true, force: true });
+    const model = classifier(9);
+    const train = data(32, 1);
+    await model.fit(train.x, train.y, { epochs: 5, callbacks: [snapshotCallback({ probe: data(8, 2), runDir: root, runId: 's', keepLast: 2 })], verbose: 0 });
+    const run = await readRunFolder(`${root}/s`);
+    expect(run.snapshots?.snapshots.map((s) => s.label)).toEqual(['init', 'epoch-0003', 'epoch-0004']);
+    const { readdir } = await import('node:fs/promises');
+    expect((await readdir(`${root}/s/snapshots`)).sort()).toEqual(['epoch-0003.f32', 'epoch-0004.f32', 'init.f32', 'manifest.json']);
+    expect(() => landscapeMonitor({ probe: data(8, 2), snapshots: { keepLast: 2 } })).toThrow('landscapeMonitor: snapshots (pruning) go with trajectory: false');
+  });
+});
