@@ -3,14 +3,15 @@
  *
  *   npm run bench                 # every section
  *   npm run bench -- --quick      # shorter runs
- *   npm run bench -- hessian      # one section: surface, kernels, hessian
+ *   npm run bench -- hessian      # one section: surface, kernels, hessian, monitor
  */
 import { benchHessian } from './hessian.js';
 import { benchKernels } from './kernels.js';
+import { benchMonitor } from './monitor.js';
 import { benchSurface } from './surface.js';
 
 const quick = process.argv.includes('--quick');
-const sections: Record<string, (quick: boolean) => Promise<void>> = { surface: benchSurface, kernels: benchKernels, hessian: benchHessian };
+const sections: Record<string, (quick: boolean) => Promise<void>> = { surface: benchSurface, kernels: benchKernels, hessian: benchHessian, monitor: benchMonitor };
 const chosen = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 for (const name of chosen.length > 0 ? chosen : Object.keys(sections)) {
   const run = sections[name];

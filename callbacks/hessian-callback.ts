@@ -3,6 +3,7 @@
  * products and Lanczos, warm-started from the previous epoch's extreme eigenvectors (consecutive
  * epochs' Hessians are close, so fewer products are needed), optionally with the trace.
  */
+import * as tf from '@tensorflow/tfjs';
 import type { ParamList } from '../src/core/param-list.js';
 import { eigenOf } from '../src/landscape/hessian.js';
 import { hvp, type ParamSelection } from '../src/model/hvp.js';
@@ -23,6 +24,11 @@ export interface HessianSettings {
   readonly traceSamples?: number;
   /** Warm-start from last epoch's eigenvectors. @default true */
   readonly warmStart?: boolean;
+  /**
+   * Samples of the probe set the Hessian is averaged over (the first ones): HVPs cost about twice
+   * a gradient each, and Lanczos needs tens of them. @default 256
+   */
+  readonly probeSize?: number;
 }
 
 /** Measures the Hessian's extreme eigenvalues; see the file comment. */
@@ -35,13 +41,18 @@ export class HessianMeasurement implements Measurement {
     const maxIter = settings.maxIter ?? 40;
     if (!(tol > 0)) throw new RangeError(`${what}: tol = ${tol} is not positive`);
     if (!(Number.isInteger(maxIter) && maxIter >= 2)) throw new RangeError(`${what}: maxIter = ${maxIter} is not an integer ≥ 2`);
+    const probeSize = settings.probeSize ?? 256;
+    if (!(Number.isInteger(probeSize) && probeSize >= 1)) throw new RangeError(`${what}: probeSize = ${probeSize} is not a positive integer`);
     if (settings.params !== undefined && settings.params !== 'all' && settings.params !== 'kernels') {
       throw new RangeError(`${what}: params '${settings.params}' is not one of all, kernels`);
     }
   }
 
   async measure(context: MeasureContext): Promise<MeasureResult> {
-    const H = hvp(context.model, context.probe, { params: this.settings.params ?? 'all', batchSize: context.batchSize, ...(context.loss !== undefined ? { loss: context.loss } : {}) });
+    const available = context.probe.x.shape[0] as number;
+    const size = Math.min(available, this.settings.probeSize ?? 256);
+    const probe = size === available ? context.probe : { x: context.probe.x.slice(0, size), y: context.probe.y.slice(0, size) };
+    const H = hvp(context.model, probe, { params: this.settings.params ?? 'all', batchSize: context.batchSize, ...(context.loss !== undefined ? { loss: context.loss } : {}) });
     try {
       const warm = this.settings.warmStart !== false && this.vectors.length > 0;
       const result = await eigenOf(H, {
@@ -59,7 +70,7 @@ export class HessianMeasurement implements Measurement {
       const { vectors, ...rest } = result;
       void vectors;
       return {
-        record: { ...rest, warmStart: warm, probeSize: context.probe.x.shape[0] },
+        record: { ...rest, warmStart: warm, probeSize: size },
         logs: {
           hessian_max: result.lambdaMax,
           hessian_min: result.lambdaMin,
@@ -69,6 +80,7 @@ export class HessianMeasurement implements Measurement {
       };
     } finally {
       H.dispose();
+      if (probe !== context.probe) tf.dispose([probe.x, probe.y]);
     }
   }
 

@@ -28,7 +28,7 @@ describe('landscapeMonitor on real MNIST, checked against the offline CLI', () =
       ],
     });
     model.compile({ optimizer: tf.train.sgd(0.1), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
-    const monitor = landscapeMonitor({ probe, runDir: root, runId: 'mnist', budget: null, seed: 3, sharpness: { directions: 4 }, hessian: { tol: 1e-4, maxIter: 80 } });
+    const monitor = landscapeMonitor({ probe, runDir: root, runId: 'mnist', budget: null, seed: 3, sharpness: { directions: 4 }, hessian: { tol: 1e-4, maxIter: 80, probeSize: 1000 } });
     const history = await model.fit(x, y, { epochs: 4, batchSize: 50, shuffle: false, callbacks: [monitor], verbose: 0 });
     expect((history.history['acc'] as number[]).at(-1)).toBeGreaterThan(0.7);
 
