@@ -16,6 +16,28 @@ import { prepareData, type Dataset } from '../model/prepare-data.js';
 import { UsageError } from './cli-io.js';
 import type { Flags } from './flags.js';
 
+/** Flags of every command that evaluates a model on data: --model, --x, --y, --batch-size, --loss, --out, --backend. */
+export const MODEL_DATA_FLAGS = {
+  model: { type: 'string' },
+  x: { type: 'string' },
+  y: { type: 'string' },
+  'batch-size': { type: 'string' },
+  loss: { type: 'string' },
+  out: { type: 'string' },
+  backend: { type: 'string' },
+} as const;
+
+/** Flags of commands that take directions and a grid: --dir-x/y, --seed, --norm, --ignore, --xrange/--yrange. */
+export const PLANE_FLAGS = {
+  'dir-x': { type: 'string' },
+  'dir-y': { type: 'string' },
+  seed: { type: 'string' },
+  norm: { type: 'string' },
+  ignore: { type: 'string' },
+  xrange: { type: 'string' },
+  yrange: { type: 'string' },
+} as const;
+
 /** A model with its data and loss, as named on the command line. */
 export interface ModelInputs {
   readonly model: tf.LayersModel;

@@ -8,6 +8,7 @@ import { resolveLoss } from '../../src/model/model-loss.js';
 import { withSecondOrderGradients } from '../../src/model/second-order-gradients.js';
 import { modelWeights, readModelWeights, writeModelWeights } from '../../src/model/model-weights.js';
 import { BACKENDS, useBackend } from '../helpers/backend.js';
+import { relErr } from '../helpers/rel-err.js';
 import { cnnLoss } from '../helpers/reference-net.js';
 
 /**
@@ -38,15 +39,6 @@ async function fdHvp(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, v: Param
   return plus.map((p, i) => (p - (minus[i] as number)) / (2 * h));
 }
 
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += ((a[i] as number) - (b[i] as number)) ** 2;
-    den += (b[i] as number) ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 const init = (seed: number) => ({ kernelInitializer: tf.initializers.glorotNormal({ seed }), biasInitializer: tf.initializers.randomNormal({ stddev: 0.1, seed: seed + 100 }) });
 

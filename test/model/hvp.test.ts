@@ -5,6 +5,7 @@ import { randomDirection } from '../../src/core/random-direction.js';
 import { hvp } from '../../src/model/hvp.js';
 import { readModelWeights } from '../../src/model/model-weights.js';
 import { BACKENDS, useBackend } from '../helpers/backend.js';
+import { relErr } from '../helpers/rel-err.js';
 import { mlpHvp, mlpLossAndGrad } from '../helpers/reference-mlp.js';
 
 function tanhMlp(sizes: number[], seed: number) {
@@ -28,15 +29,6 @@ function data(n: number, d: number, c: number, seed: number) {
   return { x, y };
 }
 
-const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += ((a[i] as number) - (b[i] as number)) ** 2;
-    den += (b[i] as number) ** 2;
-  }
-  return Math.sqrt(num / den);
-};
 
 for (const backend of BACKENDS) {
   describe(`hvp on ${backend}`, () => {

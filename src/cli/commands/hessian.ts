@@ -9,7 +9,7 @@ import { LANDSCOPE_VERSION } from '../../version.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { Flags, parseFlags } from '../flags.js';
-import { disposeInputs, loadDirection, loadModelInputs, NORMALIZATION_HELP, normalizationFlags } from '../inputs.js';
+import { disposeInputs, loadDirection, loadModelInputs, MODEL_DATA_FLAGS, NORMALIZATION_HELP, normalizationFlags, PLANE_FLAGS } from '../inputs.js';
 import { progressReporter } from '../progress.js';
 
 const usage = `landscope hessian --model M --x X.npy --y Y.npy [--params all|kernels] [--top 1] [--bottom 1]
@@ -28,9 +28,8 @@ landscope hessian --model M --x X.npy --y Y.npy --xrange=MIN:MAX:NUM --yrange=MI
   θ + a·d1 + b·d2 (directions as in 'landscope surface'), [i][j] at (x[i], y[j]).`;
 
 const spec = {
-  model: { type: 'string' },
-  x: { type: 'string' },
-  y: { type: 'string' },
+  ...MODEL_DATA_FLAGS,
+  ...PLANE_FLAGS,
   params: { type: 'string' },
   top: { type: 'string' },
   bottom: { type: 'string' },
@@ -40,17 +39,6 @@ const spec = {
   tol: { type: 'string' },
   'max-iter': { type: 'string' },
   'lanczos-seed': { type: 'string' },
-  'dir-x': { type: 'string' },
-  'dir-y': { type: 'string' },
-  seed: { type: 'string' },
-  norm: { type: 'string' },
-  ignore: { type: 'string' },
-  xrange: { type: 'string' },
-  yrange: { type: 'string' },
-  'batch-size': { type: 'string' },
-  loss: { type: 'string' },
-  out: { type: 'string' },
-  backend: { type: 'string' },
 } as const;
 
 function positiveNumber(flags: Flags, name: string, fallback: number): number {

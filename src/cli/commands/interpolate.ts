@@ -8,7 +8,7 @@ import { LANDSCOPE_VERSION } from '../../version.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { Flags, parseFlags } from '../flags.js';
-import { disposeInputs, loadModelInputs, loadModelShaped } from '../inputs.js';
+import { disposeInputs, loadModelInputs, loadModelShaped, MODEL_DATA_FLAGS } from '../inputs.js';
 import { progressReporter } from '../progress.js';
 
 const usage = `landscope interpolate --model A --model2 B --x X.npy --y Y.npy --range=MIN:MAX:NUM
@@ -18,17 +18,7 @@ const usage = `landscope interpolate --model A --model2 B --x X.npy --y Y.npy --
   batch-norm statistics included), no normalization; the architecture and loss are A's. Output:
   { x: α values, loss, accuracy, meta }.`;
 
-const spec = {
-  model: { type: 'string' },
-  model2: { type: 'string' },
-  x: { type: 'string' },
-  y: { type: 'string' },
-  range: { type: 'string' },
-  'batch-size': { type: 'string' },
-  loss: { type: 'string' },
-  out: { type: 'string' },
-  backend: { type: 'string' },
-} as const;
+const spec = { ...MODEL_DATA_FLAGS, model2: { type: 'string' }, range: { type: 'string' } } as const;
 
 async function run(argv: readonly string[], io: CliIo, backend: string): Promise<number> {
   const flags = new Flags(parseFlags(argv, spec));

@@ -6,7 +6,7 @@ import { surface } from '../../landscape/surface.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { Flags, parseFlags } from '../flags.js';
-import { disposeInputs, loadDirection, loadModelInputs, NORMALIZATION_HELP, normalizationFlags } from '../inputs.js';
+import { disposeInputs, loadDirection, loadModelInputs, MODEL_DATA_FLAGS, PLANE_FLAGS, NORMALIZATION_HELP, normalizationFlags } from '../inputs.js';
 import { progressReporter } from '../progress.js';
 import { LANDSCOPE_VERSION } from '../../version.js';
 
@@ -21,22 +21,7 @@ const usage = `landscope surface --model M --x X.npy --y Y.npy --xrange=MIN:MAX:
   checkpoint's weights. Output: { x, y?, loss, accuracy, meta }, loss[i][j] at (x[i], y[j]);
   loss[i] at x[i] for 1-D; a non-finite loss is null.`;
 
-const spec = {
-  model: { type: 'string' },
-  x: { type: 'string' },
-  y: { type: 'string' },
-  'dir-x': { type: 'string' },
-  'dir-y': { type: 'string' },
-  seed: { type: 'string' },
-  norm: { type: 'string' },
-  ignore: { type: 'string' },
-  xrange: { type: 'string' },
-  yrange: { type: 'string' },
-  'batch-size': { type: 'string' },
-  loss: { type: 'string' },
-  out: { type: 'string' },
-  backend: { type: 'string' },
-} as const;
+const spec = { ...MODEL_DATA_FLAGS, ...PLANE_FLAGS } as const;
 
 async function run(argv: readonly string[], io: CliIo, backend: string): Promise<number> {
   const flags = new Flags(parseFlags(argv, spec));
