@@ -23,8 +23,9 @@ export interface MeasurementCallbackOptions {
   /** Measure every `every` epochs (and after the last). @default 1 */
   readonly every?: number;
   /**
-   * The monitor's time per epoch as a fraction of that epoch's training time; measurements that
-   * would exceed it are skipped that epoch (and recorded as skipped). `null`: no limit.
+   * The monitor's time as a fraction of training time; a measurement that would exceed what is
+   * left is skipped that epoch (and recorded as skipped); unused budget carries over. The
+   * measurement before training and the one after the last epoch always run in full. `null`: no limit.
    * @default 0.1
    */
   readonly budget?: number | null;
@@ -82,8 +83,11 @@ export class MeasurementCallback extends tf.Callback {
   private readonly measurements: Measurement[];
   private context: MeasureContext | null = null;
   private epochStarted = 0;
+  private lastTrained = 0;
   private trainSeconds = 0;
   private monitorSeconds = 0;
+  /** Monitor time spent after training began: what the budget is charged. */
+  private budgetSpent = 0;
   private readonly lastCost = new Map<string, number>();
   private lastEpoch = -1;
   private started = '';
@@ -163,11 +167,12 @@ export class MeasurementCallback extends tf.Callback {
   override async onEpochEnd(epoch: number, logs?: tf.Logs): Promise<void> {
     const trained = (performance.now() - this.epochStarted) / 1000;
     this.trainSeconds += trained;
+    this.lastTrained = trained;
     const every = this.options.every ?? 1;
     const epochs = this.params?.['epochs'] as number | undefined;
     const last = epochs !== undefined && epoch === epochs - 1;
     if (!((epoch + 1) % every === 0 || last)) return;
-    await this.measureEpoch(epoch, logs ?? {}, trained);
+    await this.measureEpoch(epoch, logs ?? {}, trained, last);
   }
 
   override async onTrainEnd(): Promise<void> {
@@ -220,7 +225,11 @@ export class MeasurementCallback extends tf.Callback {
     await this.run?.writeRun(this.runInfo);
   }
 
-  private async measureEpoch(epoch: number, logs: tf.Logs, trained: number | null): Promise<void> {
+  /**
+   * Runs the measurements after `epoch`. The last epoch is always measured in full: its values are
+   * what runs are compared by (the CI gate).
+   */
+  private async measureEpoch(epoch: number, logs: tf.Logs, trained: number | null, last = false): Promise<void> {
     const context = this.context;
     if (context === null) return;
     const started = performance.now();
@@ -234,7 +243,7 @@ export class MeasurementCallback extends tf.Callback {
       for (const m of this.measurements) {
         const elapsed = (performance.now() - started) / 1000;
         const cost = this.lastCost.get(m.name);
-        if (m.essential !== true && budget !== null && trained !== null && cost !== undefined && elapsed + cost > budget * trained + this.credit(budget)) {
+        if (!last && m.essential !== true && budget !== null && trained !== null && cost !== undefined && elapsed + cost > budget * trained + this.credit(budget)) {
           skipped.push(m.name);
           record[m.name] = { skipped: 'budget', estimatedSeconds: cost };
           continue;
@@ -262,6 +271,8 @@ export class MeasurementCallback extends tf.Callback {
     }
     const monitorSeconds = (performance.now() - started) / 1000;
     this.monitorSeconds += monitorSeconds;
+    // The measurement before training has no training time to be a fraction of: it is free.
+    if (trained !== null) this.budgetSpent += monitorSeconds;
     if (trained !== null) this.lastEpoch = epoch;
     Object.assign(logs, added);
     // fit's own logs may still be scalar tensors here (BaseLogger resolves them later).
@@ -279,7 +290,7 @@ export class MeasurementCallback extends tf.Callback {
 
   /** Unspent budget carried over from earlier epochs (in seconds). */
   private credit(budget: number): number {
-    return Math.max(0, budget * this.trainSeconds - this.monitorSeconds);
+    return Math.max(0, budget * (this.trainSeconds - this.lastTrained) - this.budgetSpent);
   }
 }
 
