@@ -12,7 +12,8 @@ export type LandscopeErrorCode =
   | 'LABEL_SHAPE'
   | 'EMPTY_DATA'
   | 'UNSUPPORTED_MODEL'
-  | 'BACKEND';
+  | 'BACKEND'
+  | 'BASELINE_MISMATCH';
 
 /** An error about the user's inputs, with a machine-readable `code`. */
 export class LandscopeError extends Error {

@@ -48,3 +48,7 @@ export { MlflowClient, MlflowError, splitLogBatch, LOG_BATCH_LIMITS } from './io
 export { trajectoryPca, type TrajectoryPca } from './core/trajectory-pca.js';
 export { sharpness, type Sharpness } from './core/sharpness.js';
 export { symmetricEigen } from './core/symmetric-eigen.js';
+export { parseRule, judgeRule, RuleSyntaxError, type Rule, type Verdict, type MetricValue } from './core/gate-rules.js';
+export { pairedRelativeChange, type PairedChange } from './core/paired-bootstrap.js';
+export { summarizeRun, saveBaseline, loadBaseline, fingerprintMismatch, GATE_METRICS, type RunSummary, type RunFingerprint } from './io/run-summary.js';
+export { gateTable, gateMarkdown, gateJunit, githubAnnotations } from '../reports/gate-formats.js';

@@ -17,9 +17,11 @@ export interface CliIo {
 export const ExitCode = {
   /** The command did what was asked. */
   Ok: 0,
+  /** `landscope gate` found a regression. */
+  Regression: 1,
   /** The command line was wrong: unknown command or flag, a missing or malformed value. */
   Usage: 2,
-  /** The command could not finish: unreadable or mismatched inputs, or a crash. */
+  /** The command could not finish: unreadable or mismatched inputs (a run, a baseline), or a crash. */
   Failure: 3,
 } as const;
 

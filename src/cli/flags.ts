@@ -50,6 +50,12 @@ export class Flags {
     return v;
   }
 
+  /** A repeatable string flag's values (empty when absent). */
+  strings(name: string): string[] {
+    const v = this.parsed.values[name];
+    return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+  }
+
   /** A boolean switch. */
   boolean(name: string): boolean {
     return this.parsed.values[name] === true;

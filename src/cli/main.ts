@@ -7,14 +7,16 @@ import { LANDSCOPE_VERSION } from '../version.js';
 import { BACKEND_NAMES, selectBackend, type BackendName } from './backend.js';
 import { ExitCode, UsageError, type CliIo } from './cli-io.js';
 import type { Command } from './command.js';
+import { baselineCommand } from './commands/baseline.js';
 import { directionsCommand } from './commands/directions.js';
+import { gateCommand } from './commands/gate.js';
 import { hessianCommand } from './commands/hessian.js';
 import { interpolateCommand } from './commands/interpolate.js';
 import { surfaceCommand } from './commands/surface.js';
 import { trajectoryCommand } from './commands/trajectory.js';
 
 /** Every command, by name. */
-export const COMMANDS: readonly Command[] = [surfaceCommand, interpolateCommand, directionsCommand, hessianCommand, trajectoryCommand];
+export const COMMANDS: readonly Command[] = [surfaceCommand, interpolateCommand, directionsCommand, hessianCommand, trajectoryCommand, baselineCommand, gateCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -26,7 +28,7 @@ function overview(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     `Every command takes --backend ${BACKEND_NAMES.join('|')} (default: the first that loads, in that order).`,
-    'Exit codes: 0 ok, 2 usage error, 3 failure.',
+    'Exit codes: 0 ok, 1 regression (gate), 2 usage error, 3 failure.',
     '',
   ].join('\n');
 }

@@ -132,6 +132,6 @@ describe('landscope CLI', () => {
     expect(stderr).toMatch(/surface: 9\/9 points/);
     expect(read(out('bin.json')).loss[1][1]).toBeCloseTo(ref.center.loss, 5);
     const help = await promisify(execFile)('node', [bin, '--help']);
-    expect(help.stdout).toMatch(/Exit codes: 0 ok, 2 usage error, 3 failure/);
+    expect(help.stdout).toMatch(/Exit codes: 0 ok, 1 regression \(gate\), 2 usage error, 3 failure/);
   });
 });

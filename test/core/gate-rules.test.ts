@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { judgeRule, parseRule, RuleSyntaxError } from '../../src/core/gate-rules.js';
+import { pairedRelativeChange } from '../../src/core/paired-bootstrap.js';
+
+const KNOWN = ['fn_sharpness', 'hessian_max', 'hessian_ratio', 'loss'];
+const ok = (value: number, perDirection?: number[]) => ({ value, status: 'ok' as const, ...(perDirection ? { perDirection } : {}) });
+
+describe('parseRule', () => {
+  it('parseRule reads relative changes, absolute changes, bounds and the unknown= policy', () => {
+    expect(parseRule('fn_sharpness <= +10%', KNOWN)).toMatchObject({ metric: 'fn_sharpness', op: '<=', kind: 'relative', value: 0.1, unknown: 'fail' });
+    expect(parseRule('  hessian_max<=+0.5 unknown=pass', KNOWN)).toMatchObject({ kind: 'absolute-change', value: 0.5, unknown: 'pass' });
+    expect(parseRule('hessian_ratio <= 0.1', KNOWN)).toMatchObject({ kind: 'bound', value: 0.1 });
+    expect(parseRule('loss >= -5%', KNOWN)).toMatchObject({ op: '>=', kind: 'relative', value: -0.05 });
+  });
+
+  it('parseRule shows where a malformed rule goes wrong, and lists the known metrics', () => {
+    const caret = (text: string) => {
+      try {
+        parseRule(text, KNOWN);
+      } catch (e) {
+        return e as RuleSyntaxError;
+      }
+      throw new Error('no error');
+    };
+    expect(caret('fn_sharpness < +10%').message).toBe("rule 'fn_sharpness < +10%': expected '<=' or '>=' after the metric\n  fn_sharpness < +10%\n               ^");
+    expect(caret('fn_sharpness <= ten').column).toBe(16);
+    expect(caret('fn_sharpness <= 10%').message).toMatch(/a relative change needs a sign: \+10% or -10%/);
+    expect(caret('sharpness <= +10%').message).toMatch(/unknown metric 'sharpness'; known: fn_sharpness, hessian_max, hessian_ratio, loss/);
+    expect(caret('<= 1').message).toMatch(/expected a metric name first/);
+  });
+});
+
+describe('judgeRule', () => {
+  it('judgeRule passes within the threshold and fails beyond it, for each kind', () => {
+    expect(judgeRule(parseRule('hessian_max <= +15%', KNOWN), ok(2), ok(2.2)).verdict).toBe('pass');
+    expect(judgeRule(parseRule('hessian_max <= +15%', KNOWN), ok(2), ok(2.4))).toMatchObject({ verdict: 'regression', fails: true, change: expect.closeTo(0.2, 12) });
+    expect(judgeRule(parseRule('loss <= +0.05', KNOWN), ok(0.3), ok(0.36)).verdict).toBe('regression');
+    expect(judgeRule(parseRule('hessian_ratio <= 0.1', KNOWN), undefined, ok(0.05)).verdict).toBe('pass');
+    expect(judgeRule(parseRule('loss >= -10%', KNOWN), ok(1), ok(0.85)).verdict).toBe('regression');
+  });
+
+  it('judgeRule compares per-direction sharpness paired: a noisy increase beyond the threshold is not a regression', () => {
+    const base = [1, 2, 3, 4, 5, 6, 7, 8].map((v) => v / 100);
+    const rule = parseRule('fn_sharpness <= +10%', KNOWN);
+    // Every direction 30% sharper: significant.
+    const sharper = base.map((v) => v * 1.3);
+    const r = judgeRule(rule, ok(0.045, base), ok(0.0585, sharper));
+    expect(r.verdict).toBe('regression');
+    expect(r.interval?.[0]).toBeGreaterThan(0.1);
+    // 15% up on average, but all of it from one direction: not significant.
+    const noisy = base.map((v, i) => (i === 7 ? v + 0.054 : v));
+    const n = judgeRule(rule, ok(0.045, base), ok(0.05175, noisy));
+    expect(n.change).toBeCloseTo(0.15, 10);
+    expect(n.verdict).toBe('pass');
+    expect(n.reason).toMatch(/not significantly beyond <= \+10\.0%/);
+  });
+
+  it('judgeRule says "cannot judge" for missing, skipped, errored, NaN values and a zero baseline, and the rule decides', () => {
+    const rule = parseRule('hessian_max <= +15%', KNOWN);
+    const lenient = parseRule('hessian_max <= +15% unknown=pass', KNOWN);
+    for (const current of [undefined, { value: null, status: 'skipped' as const }, { value: null, status: 'not-converged' as const }, ok(NaN)]) {
+      expect(judgeRule(rule, ok(1), current)).toMatchObject({ verdict: 'cannot judge', fails: true });
+      expect(judgeRule(lenient, ok(1), current)).toMatchObject({ verdict: 'cannot judge', fails: false });
+    }
+    expect(judgeRule(rule, { value: null, status: 'error' }, ok(1)).reason).toBe("the baseline's hessian_max is error");
+    expect(judgeRule(rule, ok(0), ok(1)).reason).toMatch(/the baseline's hessian_max is 0: a relative change is undefined/);
+  });
+});
+
+describe('pairedRelativeChange', () => {
+  it('pairedRelativeChange is reproducible, centred on the observed change, and rejects bad input', () => {
+    const b = [1, 2, 3, 4];
+    const c = [1.1, 2.2, 3.3, 4.4];
+    const a = pairedRelativeChange(b, c);
+    expect(a.change).toBeCloseTo(0.1, 12);
+    expect(a.lower).toBeCloseTo(0.1, 12); // a constant ratio has no spread
+    expect(pairedRelativeChange(b, [1, 2, 3, 8])).toEqual(pairedRelativeChange(b, [1, 2, 3, 8]));
+    expect(() => pairedRelativeChange([1], [1])).toThrow('pairedRelativeChange: 1 pairs; at least 2 are needed');
+    expect(() => pairedRelativeChange([1, -1], [1, 1])).toThrow('the baseline mean 0 is not positive');
+  });
+});
