@@ -99,7 +99,6 @@ describe('landscope CLI', () => {
       ['range a:b:c', ['surface', '--model', M, ...data, '--xrange=a:b:c', '--out', out('bad.json')], 2, /--xrange: 'a:b:c' has a part that is not a finite number/],
       ['unknown norm', [...base, '--norm', 'unit'], 2, /--norm: 'unit' is not one of filter, layer, model, none/],
       ['unknown ignore', [...base, '--ignore', 'bias'], 2, /--ignore: 'bias' is not one of biasbn, none/],
-      ['missing --out', ['surface', '--model', M, ...data, '--xrange=-1:1:3'], 2, /--out is required/],
       ['missing --xrange', ['surface', '--model', M, ...data, '--out', out('bad.json')], 2, /--xrange is required/],
       ['unknown flag', [...base, '--resolution', '5'], 2, /Unknown option '--resolution'/],
       ['unknown backend', [...base, '--backend', 'webgpu'], 2, /--backend: 'webgpu' is not one of tensorflow, wasm, cpu/],
@@ -122,6 +121,15 @@ describe('landscope CLI', () => {
         expect(existsSync(out('bad.json'))).toBe(false);
       });
     }
+  });
+
+  it('landscope surface without --out writes the JSON to stdout and the summary to stderr', async () => {
+    const r = await runCli(['surface', '--model', M, ...data, '--seed', '7', '--xrange=-1:1:5']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.x).toEqual([-1, -0.5, 0, 0.5, 1]);
+    expect(s.loss).toHaveLength(5);
+    expect(r.stderr).toMatch(/surface: 5 points in .* -> stdout/);
   });
 
   it('the built landscope binary runs as a real process', async () => {

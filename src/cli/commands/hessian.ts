@@ -1,7 +1,5 @@
 /** `landscope hessian`: extreme Hessian eigenvalues at a checkpoint, or their ratio over a plane. */
-import { resolve } from 'node:path';
 import type { ParamList } from '../../core/param-list.js';
-import { writeAtomic } from '../../io/write-atomic.js';
 import { hessianEigen, hessianMap, TRACE_METHODS, type TraceMethod } from '../../landscape/hessian.js';
 import { PARAM_SELECTIONS, type ParamSelection } from '../../model/hvp.js';
 import { modelWeights } from '../../model/model-weights.js';
@@ -10,13 +8,14 @@ import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { Flags, parseFlags } from '../flags.js';
 import { disposeInputs, loadDirection, loadModelInputs, MODEL_DATA_FLAGS, NORMALIZATION_HELP, normalizationFlags, PLANE_FLAGS } from '../inputs.js';
+import { emitJson } from '../output.js';
 import { progressReporter } from '../progress.js';
 
 const usage = `landscope hessian --model M --x X.npy --y Y.npy [--params all|kernels] [--top 1] [--bottom 1]
     [--trace] [--trace-method auto|exact|hutchinson] [--trace-samples 100] [--tol 1e-3] [--max-iter 80]
-    [--lanczos-seed 0] [--batch-size 256] [--loss NAME] --out hessian.json
+    [--lanczos-seed 0] [--batch-size 256] [--loss NAME] [--out hessian.json]
 landscope hessian --model M --x X.npy --y Y.npy --xrange=MIN:MAX:NUM --yrange=MIN:MAX:NUM
-    [--dir-x D1] [--dir-y D2] [--seed S] ${NORMALIZATION_HELP} [same options] --out ratio-map.json
+    [--dir-x D1] [--dir-y D2] [--seed S] ${NORMALIZATION_HELP} [same options] [--out ratio-map.json]
 
   Exact Hessian-vector products (double backpropagation with second-order-correct gradients, in
   inference mode, over the whole data set) and Lanczos with full reorthogonalization: the
@@ -51,7 +50,7 @@ function positiveNumber(flags: Flags, name: string, fallback: number): number {
 
 async function run(argv: readonly string[], io: CliIo, backend: string): Promise<number> {
   const flags = new Flags(parseFlags(argv, spec));
-  const out = resolve(io.cwd, flags.required('out', 'where the JSON goes'));
+  const out = flags.string('out');
   const params = flags.choice<ParamSelection>('params', PARAM_SELECTIONS, 'all');
   const top = flags.integer('top', 1, 1) as number;
   const bottom = flags.integer('bottom', 1, 1) as number;
@@ -80,9 +79,8 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
     const common = { model: inputs.modelPath, data: { x: inputs.xPath, y: inputs.yPath, size: data.x.shape[0] }, loss: inputs.loss.label, backend, landscopeVersion: LANDSCOPE_VERSION, createdAt: new Date().toISOString() };
     if (xRange === undefined || yRange === undefined) {
       const h = await hessianEigen(model, data, options);
-      await writeAtomic(out, JSON.stringify({ ...h, meta: { ...common, kind: 'hessian', options: { ...options, loss: inputs.lossOption ?? null } } }));
       const trace = h.trace === undefined ? '' : `, trace ${h.trace.value.toPrecision(6)}${h.trace.method === 'hutchinson' ? ` ± ${h.trace.stderr.toPrecision(2)}` : ''} (${h.trace.method})`;
-      io.stdout(`hessian: λmax ${h.lambdaMax.toPrecision(6)}, λmin ${h.lambdaMin.toPrecision(6)}, |λmin/λmax| ${h.ratio?.toPrecision(4) ?? 'n/a'}${trace}; n ${h.n}, ${h.hvps} HVPs, ${h.seconds.toFixed(2)} s on ${backend} -> ${out}\n`);
+      await emitJson(io, out, { ...h, meta: { ...common, kind: 'hessian', options: { ...options, loss: inputs.lossOption ?? null } } }, (where) => `hessian: λmax ${h.lambdaMax.toPrecision(6)}, λmin ${h.lambdaMin.toPrecision(6)}, |λmin/λmax| ${h.ratio?.toPrecision(4) ?? 'n/a'}${trace}; n ${h.n}, ${h.hvps} HVPs, ${h.seconds.toFixed(2)} s on ${backend} -> ${where}`);
       if (!h.converged) {
         io.stderr(`landscope hessian: warning: Lanczos did NOT converge within --max-iter ${maxIter}: largest residual ${Math.max(...h.residuals.top, ...h.residuals.bottom).toPrecision(3)} > tol·max|λ| = ${(tol * Math.max(Math.abs(h.lambdaMax), Math.abs(h.lambdaMin))).toPrecision(3)}; the output says converged: false\n`);
       }
@@ -101,8 +99,7 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
       onProgress: progressReporter('hessian map', io.stderr, io.isTTY),
     });
     const notConverged = map.converged.flat().filter((c) => c === 0).length;
-    await writeAtomic(out, JSON.stringify({ ...map, meta: { ...common, kind: 'hessian-map', directions: { x: dirX.source, y: dirY.source }, norm: normalization.norm, ignore: normalization.ignore, options: { ...options, loss: inputs.lossOption ?? null }, notConverged } }));
-    io.stdout(`hessian map: ${map.x.length}x${map.y.length} points, ${map.hvps} HVPs, ${map.seconds.toFixed(2)} s on ${backend} -> ${out}\n`);
+    await emitJson(io, out, { ...map, meta: { ...common, kind: 'hessian-map', directions: { x: dirX.source, y: dirY.source }, norm: normalization.norm, ignore: normalization.ignore, options: { ...options, loss: inputs.lossOption ?? null }, notConverged } }, (where) => `hessian map: ${map.x.length}x${map.y.length} points, ${map.hvps} HVPs, ${map.seconds.toFixed(2)} s on ${backend} -> ${where}`);
     if (notConverged > 0) io.stderr(`landscope hessian: warning: Lanczos did NOT converge at ${notConverged} points (see 'converged' and 'residual' in the output)\n`);
     return ExitCode.Ok;
   } finally {

@@ -1,7 +1,5 @@
 /** `landscope interpolate`: the loss along the straight line between two checkpoints. */
-import { resolve } from 'node:path';
 import type { ParamList } from '../../core/param-list.js';
-import { writeAtomic } from '../../io/write-atomic.js';
 import { interpolate } from '../../landscape/surface.js';
 import { readModelWeights } from '../../model/model-weights.js';
 import { LANDSCOPE_VERSION } from '../../version.js';
@@ -9,10 +7,11 @@ import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { Flags, parseFlags } from '../flags.js';
 import { disposeInputs, loadModelInputs, loadModelShaped, MODEL_DATA_FLAGS } from '../inputs.js';
+import { emitJson } from '../output.js';
 import { progressReporter } from '../progress.js';
 
 const usage = `landscope interpolate --model A --model2 B --x X.npy --y Y.npy --range=MIN:MAX:NUM
-    [--batch-size 256] [--loss NAME] --out interp.json
+    [--batch-size 256] [--loss NAME] [--out interp.json]
 
   L((1 − α)·θA + α·θB) for α over --range (e.g. -0.5:1.5:401), every weight interpolated (biases and
   batch-norm statistics included), no normalization; the architecture and loss are A's. Output:
@@ -25,7 +24,7 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
   const range = flags.range('range');
   if (range === undefined) throw new UsageError('--range is required (min:max:num, e.g. --range=-0.5:1.5:401)');
   const model2 = flags.required('model2', 'the second checkpoint');
-  const out = resolve(io.cwd, flags.required('out', 'where the JSON goes'));
+  const out = flags.string('out');
   const batchSize = flags.integer('batch-size', 256, 1) as number;
   const inputs = await loadModelInputs(flags);
   const owned: ParamList[] = [];
@@ -51,8 +50,7 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
       landscopeVersion: LANDSCOPE_VERSION,
       createdAt: new Date().toISOString(),
     };
-    await writeAtomic(out, JSON.stringify({ ...result, meta }));
-    io.stdout(`interpolate: ${result.x.length} points in ${result.meta.seconds.toFixed(2)} s on ${backend} -> ${out}\n`);
+    await emitJson(io, out, { ...result, meta }, (where) => `interpolate: ${result.x.length} points in ${result.meta.seconds.toFixed(2)} s on ${backend} -> ${where}`);
     return ExitCode.Ok;
   } finally {
     for (const p of owned) p.dispose();

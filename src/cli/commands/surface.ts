@@ -1,25 +1,24 @@
 /** `landscope surface`: a 1-D slice or 2-D surface of the loss around a checkpoint. */
-import { resolve } from 'node:path';
 import type { ParamList } from '../../core/param-list.js';
-import { writeAtomic } from '../../io/write-atomic.js';
 import { surface } from '../../landscape/surface.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { Flags, parseFlags } from '../flags.js';
 import { disposeInputs, loadDirection, loadModelInputs, MODEL_DATA_FLAGS, PLANE_FLAGS, NORMALIZATION_HELP, normalizationFlags } from '../inputs.js';
+import { emitJson } from '../output.js';
 import { progressReporter } from '../progress.js';
 import { LANDSCOPE_VERSION } from '../../version.js';
 
 const usage = `landscope surface --model M --x X.npy --y Y.npy --xrange=MIN:MAX:NUM [--yrange=MIN:MAX:NUM]
     [--dir-x D1] [--dir-y D2] [--seed S] ${NORMALIZATION_HELP}
-    [--batch-size 256] [--loss NAME] --out surface.json
+    [--batch-size 256] [--loss NAME] [--out surface.json]
 
   Loss and accuracy at θ + a·d1 (1-D, --xrange only) or θ + a·d1 + b·d2 (2-D, with --yrange) over
   the whole data set, in inference mode. Directions come from --dir-x/--dir-y (model-shaped weight
   artifacts, e.g. saved by 'landscope directions') or, when absent, from seeded Gaussians: d1 from
   --seed S (default 1), d2 from S + 1. Either way they are normalized with --norm against the
   checkpoint's weights. Output: { x, y?, loss, accuracy, meta }, loss[i][j] at (x[i], y[j]);
-  loss[i] at x[i] for 1-D; a non-finite loss is null.`;
+  loss[i] at x[i] for 1-D; a non-finite loss is null. Without --out the JSON goes to stdout.`;
 
 const spec = { ...MODEL_DATA_FLAGS, ...PLANE_FLAGS } as const;
 
@@ -29,7 +28,7 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
   if (xRange === undefined) throw new UsageError('--xrange is required (min:max:num, e.g. --xrange=-1:1:51)');
   const yRange = flags.range('yrange');
   if (yRange === undefined && flags.string('dir-y') !== undefined) throw new UsageError('--dir-y needs --yrange');
-  const out = resolve(io.cwd, flags.required('out', 'where the JSON goes'));
+  const out = flags.string('out');
   const seed = flags.integer('seed', 1, 0, 2 ** 31 - 2) as number;
   const batchSize = flags.integer('batch-size', 256, 1) as number;
   const normalization = normalizationFlags(flags);
@@ -63,9 +62,8 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
       landscopeVersion: LANDSCOPE_VERSION,
       createdAt: new Date().toISOString(),
     };
-    await writeAtomic(out, JSON.stringify({ ...result, meta }));
     const shape = dirY === undefined ? `${result.x.length}` : `${result.x.length}x${result.y?.length}`;
-    io.stdout(`surface: ${shape} points in ${result.meta.seconds.toFixed(2)} s (${result.meta.pointsPerSecond.toFixed(1)} points/s) on ${backend} -> ${out}\n`);
+    await emitJson(io, out, { ...result, meta }, (where) => `surface: ${shape} points in ${result.meta.seconds.toFixed(2)} s (${result.meta.pointsPerSecond.toFixed(1)} points/s) on ${backend} -> ${where}`);
     return ExitCode.Ok;
   } finally {
     for (const d of directions) d.dispose();

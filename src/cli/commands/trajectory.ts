@@ -1,22 +1,22 @@
 /** `landscope trajectory`: PCA of a training trajectory from saved checkpoints. */
 import { stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { snapshotDot, snapshotMask } from '../../core/snapshot-dot.js';
 import { trajectoryPca } from '../../core/trajectory-pca.js';
 import { LandscopeError } from '../../errors.js';
 import { loadModel } from '../../io/artifact.js';
 import { readRunFolder, readSnapshotFile } from '../../io/run-folder.js';
-import { writeAtomic } from '../../io/write-atomic.js';
 import { modelWeights } from '../../model/model-weights.js';
 import { LANDSCOPE_VERSION } from '../../version.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { Flags, parseFlags } from '../flags.js';
+import { emitJson } from '../output.js';
 import { loadModelShaped } from '../inputs.js';
 
-const usage = `landscope trajectory CKPT1/model.json CKPT2/model.json ... [--ignore none|biasbn] [--components 2] --out pca.json
-landscope trajectory runs/<id> [--ignore none|biasbn] [--components 2] --out pca.json
+const usage = `landscope trajectory CKPT1/model.json CKPT2/model.json ... [--ignore none|biasbn] [--components 2] [--out pca.json]
+landscope trajectory runs/<id> [--ignore none|biasbn] [--components 2] [--out pca.json]
 
   PCA of the trajectory through the checkpoints, in the order given; the LAST one is the reference
   (Li et al. 2018, section 7; reference code setup_PCA_directions + project_trajectory): rows
@@ -37,7 +37,7 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
   const flags = new Flags(parseFlags(argv, spec));
   const ignore = flags.choice('ignore', ['none', 'biasbn'] as const, 'none');
   const components = flags.integer('components', 2, 1, 100) as number;
-  const out = resolve(io.cwd, flags.required('out', 'where the JSON goes'));
+  const out = flags.string('out');
   const positionals = flags.positionals;
   const runFolder = positionals.length === 1 ? await stat(join(positionals[0] as string, 'snapshots', 'manifest.json')).then(() => true, () => false) : false;
   if (positionals.length < 2 && !runFolder) throw new UsageError(`give at least two checkpoints (model.json paths) or one run folder with snapshots, got ${positionals.length} argument(s)`);
@@ -58,9 +58,8 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
     parameters: mask === undefined ? first.length : mask.reduce((a, b) => a + b, 0),
     meta: { kind: 'trajectory', backend, tfjsVersion: tf.version.tfjs, landscopeVersion: LANDSCOPE_VERSION, createdAt: new Date().toISOString() },
   };
-  await writeAtomic(out, JSON.stringify(result));
   const evr = pca.explainedVarianceRatio.slice(0, 2).map((v) => `${(100 * v).toFixed(1)}%`).join(' + ');
-  io.stdout(`trajectory: ${m} checkpoints, ${result.parameters} parameters, first two components explain ${evr} -> ${out}\n`);
+  await emitJson(io, out, result, (where) => `trajectory: ${m} checkpoints, ${result.parameters} parameters, first two components explain ${evr} -> ${where}`);
   return ExitCode.Ok;
 }
 
