@@ -6,6 +6,8 @@
  * Windows are gathered as in im2col: the input is padded (with −∞ where maxima are sought), one
  * strided slice per tap, stacked on a last axis; the argmax over taps picks the winner; each tap's
  * share is spread back to the input grid by interleaving zeros (stride) and shifting (tap offset).
+ * Non-overlapping unpadded windows (2×2 stride 2, the usual case) take a faster path: the windows
+ * are a reshape and a transpose of the input.
  */
 import * as tf from '@tensorflow/tfjs';
 import { withTensors } from './as-tensor.js';
@@ -22,9 +24,35 @@ function poolInfo(shape: [number, number, number, number], attrs: PoolAttrs) {
   return tf.backend_util.computePool2DInfo(shape, attrs.filterSize, attrs.strides, 1, attrs.pad as 'valid', attrs.dimRoundingMode);
 }
 
+type PoolInfo = ReturnType<typeof poolInfo>;
+
+/** Non-overlapping windows without padding (e.g. 2×2 stride 2): windows are a reshape away. */
+function tiled(info: PoolInfo): boolean {
+  const { top, bottom, left, right } = info.padInfo;
+  return info.strideHeight === info.filterHeight && info.strideWidth === info.filterWidth && top + bottom + left + right === 0;
+}
+
+/** `[N, H, W, C]` → `[N, Ho, Wo, C, fh·fw]` for tiled windows (rows and columns past the last window dropped). */
+function tiledWindows(t: tf.Tensor4D, info: PoolInfo): tf.Tensor {
+  const [n, , , c] = t.shape;
+  const { outHeight: ho, outWidth: wo, filterHeight: fh, filterWidth: fw } = info;
+  const cropped = tf.slice(t, [0, 0, 0, 0], [n, ho * fh, wo * fw, c]);
+  const blocks = tf.transpose(tf.reshape(cropped, [n, ho, fh, wo, fw, c]), [0, 1, 3, 5, 2, 4]);
+  return tf.reshape(blocks, [n, ho, wo, c, fh * fw]);
+}
+
+/** The inverse of `tiledWindows`: `[N, Ho, Wo, C, fh·fw]` back to `[N, H, W, C]`, zeros where no window reached. */
+function untile(w: tf.Tensor, info: PoolInfo, shape: [number, number, number, number]): tf.Tensor4D {
+  const [n, h, wd, c] = shape;
+  const { outHeight: ho, outWidth: wo, filterHeight: fh, filterWidth: fw } = info;
+  const grid = tf.reshape(tf.transpose(tf.reshape(w, [n, ho, wo, c, fh, fw]), [0, 1, 4, 2, 5, 3]), [n, ho * fh, wo * fw, c]);
+  return tf.pad(grid, [[0, 0], [0, h - ho * fh], [0, wd - wo * fw], [0, 0]]) as tf.Tensor4D;
+}
+
 /** The pooling windows of `t` (shaped like the input), stacked: `[N, Ho, Wo, C, fh·fw]`. */
 function windowsOf(t: tf.Tensor4D, attrs: PoolAttrs, padValue: number): tf.Tensor {
   const info = poolInfo(t.shape, attrs);
+  if (tiled(info)) return tiledWindows(t, info);
   const { top, bottom, left, right } = info.padInfo;
   const [n, , , c] = t.shape;
   const { outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
@@ -59,6 +87,12 @@ export function maxPoolWindows(source: tf.Tensor4D, input: tf.Tensor4D, attrs: P
 export function maxPoolGrad(dy: tf.Tensor4D, input: tf.Tensor4D, attrs: PoolAttrs): tf.Tensor4D {
   return tf.tidy(() => {
     const info = poolInfo(input.shape, attrs);
+    if (tiled(info)) {
+      // The common 2×2-stride-2 case: a reshape instead of per-tap slices (wasm's are slow).
+      const windows = tiledWindows(input, info);
+      const winner = tf.oneHot(tf.argMax(windows, 4), windows.shape[4] as number);
+      return untile(tf.mul(winner, tf.expandDims(dy, 4)), info, input.shape);
+    }
     const { top, bottom, left, right } = info.padInfo;
     const [n, h, w, c] = input.shape;
     const { outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw, filterWidth: fw } = info;

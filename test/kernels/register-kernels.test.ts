@@ -15,6 +15,7 @@ const poolCases: Case[] = [
   { name: '2x2 valid stride 2, all windows negative', x: [2, 8, 8, 4], k: [2, 2], stride: 2, pad: 'valid', shift: -3 },
   { name: '3x3 same stride 2, negative', x: [1, 7, 9, 2], k: [3, 3], stride: 2, pad: 'same', shift: -3 },
   { name: '3x3 same stride 1 (overlapping)', x: [1, 6, 6, 2], k: [3, 3], stride: 1, pad: 'same', shift: -1 },
+  { name: '2x2 valid stride 2 on odd sizes (a row and a column no window reaches)', x: [2, 7, 9, 3], k: [2, 2], stride: 2, pad: 'valid', shift: -3 },
 ];
 
 function randomInputs(c: Case, seed: number, cout = 5) {
