@@ -9,7 +9,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { mlflowSinkFromEnv, type MlflowSink } from '../src/io/mlflow-sink.js';
-import { makeRunId, RunFolder } from '../src/io/run-folder.js';
+import { writeAtomic } from '../src/io/write-atomic.js';
+import { chartJsSource } from '../reports/chart-js-source.js';
+import { runReportData } from '../reports/run-report-data.js';
+import { renderRunReport } from '../reports/run-report.js';
+import { makeRunId, readRunFolder, RunFolder } from '../src/io/run-folder.js';
 import { LandscopeError } from '../src/errors.js';
 import { resolveLoss } from '../src/model/model-loss.js';
 import { readModelWeights, writeModelWeights } from '../src/model/model-weights.js';
@@ -52,6 +56,8 @@ export interface MeasurementCallbackOptions {
   readonly mlflow?: MlflowSink | false;
   /** How long `onTrainEnd` waits for MLflow to take what is queued. @default 15000 */
   readonly mlflowCloseTimeoutMs?: number;
+  /** Write `report.html` into the run folder when training ends (and upload it to MLflow). @default true */
+  readonly report?: boolean;
   /** Where warnings go. @default console.warn */
   readonly warn?: (message: string) => void;
 }
@@ -181,7 +187,20 @@ export class MeasurementCallback extends tf.Callback {
     const status = epochs !== undefined && this.lastEpoch < epochs - 1 && !stopped ? 'killed' : 'finished';
     await this.writeRun(status);
     for (const m of this.measurements) m.end?.();
+    await this.writeReport();
     await this.closeSink(status === 'finished' ? 'FINISHED' : 'KILLED');
+  }
+
+  /** Writes report.html into the run folder; a failure is a warning, never an error. */
+  private async writeReport(): Promise<void> {
+    if (this.run === null || this.options.report === false) return;
+    try {
+      const html = renderRunReport(runReportData(await readRunFolder(this.run.dir)), chartJsSource());
+      await writeAtomic(join(this.run.dir, 'report.html'), html);
+    } catch (e) {
+      if (this.options.strict === true) throw e;
+      (this.options.warn ?? console.warn)(`${this.name}: the report could not be written: ${(e as Error)?.message ?? String(e)}`);
+    }
   }
 
   /** Uploads the run folder's files, sets the final status, and keeps what could not be sent. */
@@ -190,7 +209,7 @@ export class MeasurementCallback extends tf.Callback {
     if (sink === null) return;
     this.sink = null;
     if (this.run !== null) {
-      for (const file of ['run.json', 'metrics.jsonl']) {
+      for (const file of ['run.json', 'metrics.jsonl', 'report.html']) {
         const content = await readFile(join(this.run.dir, file)).catch(() => null);
         if (content !== null) sink.uploadArtifact(file, new Uint8Array(content));
       }

@@ -52,3 +52,6 @@ export { parseRule, judgeRule, RuleSyntaxError, type Rule, type Verdict, type Me
 export { pairedRelativeChange, type PairedChange } from './core/paired-bootstrap.js';
 export { summarizeRun, saveBaseline, loadBaseline, fingerprintMismatch, GATE_METRICS, type RunSummary, type RunFingerprint } from './io/run-summary.js';
 export { gateTable, gateMarkdown, gateJunit, githubAnnotations } from '../reports/gate-formats.js';
+export { runReportData, type RunReportData } from '../reports/run-report-data.js';
+export { renderRunReport } from '../reports/run-report.js';
+export { chartJsSource } from '../reports/chart-js-source.js';

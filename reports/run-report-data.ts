@@ -1,0 +1,119 @@
+/**
+ * The data a run report shows, taken from a parsed run folder: per-epoch series (loss, accuracy,
+ * sharpness with its standard error, curvature, Hessian extremes, weight norm, learning rate), the
+ * latest trajectory PCA, the configuration, timings, what the budget skipped and what errored —
+ * and what is missing, said plainly.
+ */
+import type { RunContents } from '../src/io/run-folder.js';
+
+type Rec = Record<string, any>;
+
+/** Everything a run report draws. */
+export interface RunReportData {
+  readonly title: string;
+  readonly run: { id: string | null; name: string | null; status: string; backend: string | null; start: string | null; end: string | null };
+  /** Epochs measured after training started (−1, before training, is `initial`). */
+  readonly epochs: number[];
+  readonly series: Record<string, (number | null)[]>;
+  readonly sharpness: { radius: number | null; directions: number | null; probeSize: number | null };
+  readonly trajectory: { epochs: number[]; x: number[]; y: number[]; explainedVarianceRatio: number[]; lrDrops: number[] } | null;
+  readonly config: [string, string][];
+  readonly timings: { training: number | null; monitor: number | null; perEpoch: { epoch: number; train: number | null; monitor: number | null }[] };
+  readonly skipped: { epoch: number; what: string }[];
+  readonly errors: { epoch: number; what: string; message: string }[];
+  /** Sentences about what this run lacks (a crash, a measurement that never ran). */
+  readonly missing: string[];
+  readonly truncatedLines: number;
+}
+
+function flatten(value: unknown, prefix = '', out: [string, string][] = []): [string, string][] {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value as Rec)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else out.push([prefix, typeof value === 'string' ? value : JSON.stringify(value)]);
+  return out;
+}
+
+const ok = (m: Rec | undefined) => m !== undefined && m['error'] === undefined && m['skipped'] === undefined;
+
+/**
+ * Extracts the report's data from a run folder's contents.
+ * @param contents what `readRunFolder` returned
+ */
+export function runReportData(contents: RunContents): RunReportData {
+  const run = contents.run as Rec;
+  const records = contents.metrics as Rec[];
+  const measured = records.filter((r) => typeof r['epoch'] === 'number');
+  const epochs = measured.map((r) => r['epoch'] as number);
+  const log = (key: string, alt?: string) => measured.map((r) => (typeof r['logs']?.[key] === 'number' ? r['logs'][key] : typeof r['logs']?.[alt ?? ''] === 'number' ? r['logs'][alt as string] : null));
+  const sharp = (f: (p: Rec) => number) => measured.map((r) => (ok(r['sharpness']) ? f(r['sharpness'].radii[0]) : null));
+  const hess = (key: string) => measured.map((r) => (ok(r['hessian']) && typeof r['hessian'][key] === 'number' ? r['hessian'][key] : null));
+  const series: Record<string, (number | null)[]> = {
+    loss: log('loss'),
+    val_loss: log('val_loss'),
+    acc: log('acc', 'accuracy'),
+    val_acc: log('val_acc', 'val_accuracy'),
+    sharpness: sharp((p) => p['mean']),
+    sharpness_stderr: sharp((p) => p['stderr']),
+    curvature: sharp((p) => p['curvature']),
+    lambda_max: hess('lambdaMax'),
+    lambda_min: hess('lambdaMin'),
+    ratio: hess('ratio'),
+    hessian_converged: measured.map((r) => (ok(r['hessian']) ? (r['hessian']['converged'] ? 1 : 0) : null)),
+    weight_norm: measured.map((r) => (ok(r['weights']) ? r['weights']['norm'] : null)),
+    lr: measured.map((r) => (ok(r['weights']) && typeof r['weights']['learningRate'] === 'number' ? r['weights']['learningRate'] : null)),
+  };
+  const firstSharp = measured.find((r) => ok(r['sharpness']))?.['sharpness'];
+  const lastTrajectory = [...measured].reverse().find((r) => ok(r['trajectory']))?.['trajectory'];
+  const lr = series['lr'] as (number | null)[];
+  const trajectory =
+    lastTrajectory === undefined || (lastTrajectory['coords']?.x?.length ?? 0) === 0
+      ? null
+      : {
+          epochs: lastTrajectory['epochs'] as number[],
+          x: lastTrajectory['coords'].x as number[],
+          y: (lastTrajectory['coords'].y as number[]).length > 0 ? (lastTrajectory['coords'].y as number[]) : (lastTrajectory['coords'].x as number[]).map(() => 0),
+          explainedVarianceRatio: lastTrajectory['explainedVarianceRatio'] as number[],
+          lrDrops: epochs.filter((_, i) => i > 0 && lr[i] !== null && lr[i - 1] !== null && (lr[i] as number) < (lr[i - 1] as number)),
+        };
+  const skipped: RunReportData['skipped'] = [];
+  const errors: RunReportData['errors'] = [];
+  for (const r of measured) {
+    for (const [what, value] of Object.entries(r)) {
+      if (value && typeof value === 'object' && !Array.isArray(value)) {
+        if ((value as Rec)['skipped'] !== undefined) skipped.push({ epoch: r['epoch'], what });
+        if ((value as Rec)['error'] !== undefined) errors.push({ epoch: r['epoch'], what, message: String((value as Rec)['error']) });
+      }
+    }
+  }
+  const missing: string[] = [];
+  const status = String(run['status'] ?? 'unknown');
+  const planned = run['fit']?.epochs as number | undefined;
+  const done = epochs.filter((e) => e >= 0).length;
+  if (status !== 'finished') missing.push(`The run did not finish (status: ${status}); ${done}${planned ? ` of ${planned}` : ''} epochs were measured.`);
+  if (contents.truncatedLines > 0) missing.push(`${contents.truncatedLines} line(s) of metrics.jsonl were cut short (a crash while writing) and are left out.`);
+  const never = (key: string, label: string) => {
+    if (!measured.some((r) => ok(r[key]))) missing.push(`${label} was ${measured.some((r) => r[key] !== undefined) ? 'never measured successfully' : 'not measured'} in this run.`);
+  };
+  never('sharpness', 'Sharpness');
+  never('hessian', 'The Hessian');
+  never('trajectory', 'The trajectory PCA');
+  if (measured.length === 0) missing.push('metrics.jsonl has no epochs.');
+  return {
+    title: String(run['name'] ?? run['id'] ?? 'landscope run'),
+    run: { id: (run['id'] as string) ?? null, name: (run['name'] as string) ?? null, status, backend: (run['backend'] as string) ?? null, start: (run['start'] as string) ?? null, end: (run['end'] as string) ?? null },
+    epochs,
+    series,
+    sharpness: { radius: firstSharp?.radii?.[0]?.radius ?? null, directions: firstSharp?.directions ?? null, probeSize: firstSharp?.probeSize ?? null },
+    trajectory,
+    config: flatten({ options: run['options'], loss: run['loss'], model: { name: run['model']?.name, trainableParameters: run['model']?.trainableParameters, layers: (run['model']?.layers ?? []).map((l: Rec) => `${l.name} (${l.class})`).join(', ') }, probe: run['probe'], fit: run['fit'], versions: { landscope: run['landscopeVersion'], tfjs: run['tfjsVersion'] } }),
+    timings: {
+      training: typeof run['seconds']?.training === 'number' ? run['seconds'].training : null,
+      monitor: typeof run['seconds']?.monitor === 'number' ? run['seconds'].monitor : null,
+      perEpoch: measured.map((r) => ({ epoch: r['epoch'], train: typeof r['trainSeconds'] === 'number' ? r['trainSeconds'] : null, monitor: typeof r['monitorSeconds'] === 'number' ? r['monitorSeconds'] : null })),
+    },
+    skipped,
+    errors,
+    missing,
+    truncatedLines: contents.truncatedLines,
+  };
+}

@@ -1,0 +1,128 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { landscapeMonitor } from '../../callbacks/landscape-monitor.js';
+import { readRunFolder } from '../../src/io/run-folder.js';
+import { runReportData } from '../../reports/run-report-data.js';
+import { renderRunReport } from '../../reports/run-report.js';
+import { chartJsSource } from '../../reports/chart-js-source.js';
+import { useBackend } from '../helpers/backend.js';
+import { launchBrowser } from '../helpers/browser.js';
+import { runCli } from '../helpers/cli.js';
+import { tmpPath } from '../helpers/fixture.js';
+
+const root = tmpPath('report');
+const EVIL = '<script>window.__pwned=1</script>';
+
+async function fitRun(runId: string, name: string, epochs: number, options: Record<string, unknown> = {}) {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.dense({ units: 8, activation: 'tanh', inputShape: [6], name: `dense${EVIL}`.replace(/[^A-Za-z0-9_]/g, '_') }),
+      tf.layers.dense({ units: 3, activation: 'softmax' }),
+    ],
+  });
+  model.compile({ optimizer: tf.train.sgd(0.3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  const x = tf.randomNormal([96, 6], 0, 1, 'float32', 4);
+  const y = tf.oneHot(tf.argMax(tf.matMul(x, tf.randomNormal([6, 3], 0, 1, 'float32', 5)), 1), 3).toFloat();
+  const monitor = landscapeMonitor({ probe: { x, y }, runDir: root, runId, name, budget: null, hessian: { maxIter: 20 }, ...options });
+  await model.fit(x, y, { epochs, batchSize: 16, validationSplit: 0.25, callbacks: [monitor], verbose: 0 });
+}
+
+/**
+ * Opens a report, and returns console errors, requests, and per-canvas drawn-pixel counts. One page
+ * is reused: the npm Chromium runs single-process, so closing a page closes the browser.
+ */
+async function inspect(page: Page, file: string, screenshot: string) {
+  page.removeAllListeners();
+  const errors: string[] = [];
+  const requests: string[] = [];
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('request', (r) => requests.push(r.url()));
+  const t0 = Date.now();
+  await page.goto(pathToFileURL(file).href);
+  await page.waitForLoadState('load');
+  const loadMs = Date.now() - t0;
+  const canvases = await page.evaluate(() =>
+    Array.from(document.querySelectorAll('canvas')).map((c) => {
+      const ctx = (c as HTMLCanvasElement).getContext('2d') as CanvasRenderingContext2D;
+      const { data } = ctx.getImageData(0, 0, c.width, c.height);
+      let drawn = 0;
+      for (let i = 3; i < data.length; i += 4) if ((data[i] as number) > 0) drawn++;
+      return { id: c.id, drawn };
+    }),
+  );
+  const pwned = await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned ?? 0);
+  await page.screenshot({ path: screenshot, fullPage: true });
+  return { errors, requests, canvases, pwned, loadMs };
+}
+
+describe('run report in a real browser', () => {
+  let browser: Browser;
+  let page: Page;
+  beforeAll(async () => {
+    await useBackend('cpu');
+    await rm(root, { recursive: true, force: true });
+    browser = await launchBrowser();
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  }, 120_000);
+  afterAll(() => browser?.close());
+
+  it('the report written at the end of fit() opens offline with every chart drawn and no console error', async () => {
+    await fitRun('full', `run ${EVIL}`, 4);
+    const file = `${root}/full/report.html`;
+    const html = readFileSync(file, 'utf8');
+    expect(html).not.toContain(EVIL);
+    expect(html).toContain('run &lt;script&gt;window.__pwned=1&lt;/script&gt;');
+    const r = await inspect(page, file, `${root}/full.png`);
+    expect(r.errors).toEqual([]);
+    expect(r.requests.every((u) => u.startsWith('file://'))).toBe(true);
+    expect(r.canvases.map((c) => c.id).sort()).toEqual(['chart-evr', 'chart-hessian', 'chart-loss', 'chart-sharpness', 'chart-trajectory', 'chart-weights']);
+    for (const c of r.canvases) expect(c.drawn, c.id).toBeGreaterThan(500);
+    expect(r.pwned).toBe(0);
+  });
+
+  it('a run with missing pieces still renders and says what is missing', async () => {
+    await fitRun('partial', 'partial', 3, { hessian: false, sharpness: false });
+    // Simulate a crash: status running, the last metrics line cut short.
+    const dir = `${root}/partial`;
+    const run = JSON.parse(readFileSync(`${dir}/run.json`, 'utf8'));
+    writeFileSync(`${dir}/run.json`, JSON.stringify({ ...run, status: 'running', fit: { epochs: 10 } }));
+    const lines = readFileSync(`${dir}/metrics.jsonl`, 'utf8').trimEnd().split('\n');
+    writeFileSync(`${dir}/metrics.jsonl`, [...lines.slice(0, -1), (lines.at(-1) as string).slice(0, 40)].join('\n'));
+    const data = runReportData(await readRunFolder(dir));
+    expect(data.missing).toEqual([
+      'The run did not finish (status: running); 2 of 10 epochs were measured.',
+      '1 line(s) of metrics.jsonl were cut short (a crash while writing) and are left out.',
+      'Sharpness was not measured in this run.',
+      'The Hessian was not measured in this run.',
+    ]);
+    const r = await runCli(['report', dir, '--out', `${root}/partial.html`]);
+    expect(r.code, r.stderr).toBe(0);
+    const html = readFileSync(`${root}/partial.html`, 'utf8');
+    expect(html).toContain('Not available for this run');
+    const seen = await inspect(page, `${root}/partial.html`, `${root}/partial.png`);
+    expect(seen.errors).toEqual([]);
+    for (const c of seen.canvases) expect(c.drawn, c.id).toBeGreaterThan(500);
+    expect(seen.canvases.map((c) => c.id)).not.toContain('chart-sharpness');
+  });
+
+  it('every user- or model-supplied string is escaped (run name, layer names, option values, errors)', () => {
+    const data = runReportData({
+      dir: '/x',
+      run: { id: EVIL, name: EVIL, status: EVIL, backend: EVIL, options: { name: EVIL, [EVIL]: 1 }, model: { name: EVIL, layers: [{ name: EVIL, class: EVIL }] } },
+      metrics: [{ epoch: 0, logs: { loss: 1 }, skipped: [], hessian: { error: EVIL } }],
+      truncatedLines: 0,
+      snapshots: null,
+    });
+    const html = renderRunReport(data, '/* chart.js */');
+    const withoutLibrary = html.replace('/* chart.js */', '');
+    expect(withoutLibrary.match(/<script>window\.__pwned/g)).toBeNull();
+    expect(withoutLibrary).toContain('&lt;script&gt;window.__pwned=1&lt;/script&gt;');
+    expect(html).toContain('\\u003cscript\\u003ewindow.__pwned=1\\u003c/script\\u003e'); // inside the JSON block
+    expect(chartJsSource().length).toBeGreaterThan(100_000);
+  });
+});
