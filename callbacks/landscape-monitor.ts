@@ -2,8 +2,10 @@
  * The training-time landscape monitor: one callback that, each epoch, records weight norms and the
  * learning rate, snapshots the weights and updates the trajectory's PCA, measures filter-normalized
  * sharpness, and the Hessian's extreme eigenvalues — in that priority order under the time budget —
- * into a run folder, the epoch's `logs`, and (optionally) MLflow.
+ * into a run folder, the epoch's `logs`, and (optionally) MLflow; at the end of training it computes
+ * the final surfaces and writes the report.
  */
+import { checkFinalSurfaceSettings, writeFinalSurfaces, type FinalSurfaceSettings } from './final-surfaces.js';
 import { HessianMeasurement, type HessianSettings } from './hessian-callback.js';
 import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
 import type { Measurement } from './measurement.js';
@@ -26,6 +28,12 @@ export interface LandscapeMonitorOptions extends MeasurementCallbackOptions {
    * @default false
    */
   readonly snapshots?: SnapshotSettings | false;
+  /**
+   * At the end of training: a 1-D slice, a 2-D surface and the loss over the trajectory's PCA
+   * plane around the final weights, on the probe set (surfaces.json, drawn in the report), or false.
+   * @default { resolution: 21, sliceResolution: 41, range: 1, pca: true }
+   */
+  readonly finalSurfaces?: FinalSurfaceSettings | false;
 }
 
 /**
@@ -48,7 +56,16 @@ export class LandscapeMonitor extends MeasurementCallback {
     }
     if (options?.sharpness !== false) measurements.push(new SharpnessMeasurement(options?.sharpness || {}, 'landscapeMonitor: sharpness'));
     if (options?.hessian !== false) measurements.push(new HessianMeasurement(options?.hessian || {}, 'landscapeMonitor: hessian'));
+    if (options?.finalSurfaces) checkFinalSurfaceSettings(options.finalSurfaces, 'landscapeMonitor: finalSurfaces');
     super(options, measurements, 'landscapeMonitor');
+    this.finalSurfaces = options?.finalSurfaces === false || options?.runDir === null ? null : { ...(options?.finalSurfaces || {}), pca: options?.trajectory !== false && (options?.finalSurfaces || {}).pca !== false };
+  }
+
+  private readonly finalSurfaces: FinalSurfaceSettings | null;
+
+  protected override async afterTraining(): Promise<void> {
+    if (this.finalSurfaces === null || this.context === null || this.context.run === null) return;
+    await writeFinalSurfaces(this.context, this.finalSurfaces, (line) => this.progress(line));
   }
 }
 

@@ -60,6 +60,8 @@ export interface MeasurementCallbackOptions {
   readonly report?: boolean;
   /** Where warnings go. @default console.warn */
   readonly warn?: (message: string) => void;
+  /** Where progress lines go (end-of-training work). @default stderr */
+  readonly log?: (line: string) => void;
 }
 
 /** One line of metrics.jsonl. */
@@ -87,7 +89,7 @@ export class MeasurementCallback extends tf.Callback {
   readonly records: EpochRecord[] = [];
   protected readonly options: MeasurementCallbackOptions;
   private readonly measurements: Measurement[];
-  private context: MeasureContext | null = null;
+  protected context: MeasureContext | null = null;
   private epochStarted = 0;
   private lastTrained = 0;
   private trainSeconds = 0;
@@ -185,10 +187,24 @@ export class MeasurementCallback extends tf.Callback {
     const epochs = this.params?.['epochs'] as number | undefined;
     const stopped = (this.model as unknown as { stopTraining?: boolean }).stopTraining === true;
     const status = epochs !== undefined && this.lastEpoch < epochs - 1 && !stopped ? 'killed' : 'finished';
-    await this.writeRun(status);
     for (const m of this.measurements) m.end?.();
+    try {
+      await this.afterTraining();
+    } catch (e) {
+      if (this.options.strict === true) throw e;
+      (this.options.warn ?? console.warn)(`${this.name}: end-of-training work failed: ${(e as Error)?.message ?? String(e)}`);
+    }
+    await this.writeRun(status);
     await this.writeReport();
     await this.closeSink(status === 'finished' ? 'FINISHED' : 'KILLED');
+  }
+
+  /** Work after the last epoch, before the report (the monitor computes its final surfaces here). */
+  protected async afterTraining(): Promise<void> {}
+
+  /** Writes a progress line. */
+  protected progress(line: string): void {
+    (this.options.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(`${this.name}: ${line}`);
   }
 
   /** Writes report.html into the run folder; a failure is a warning, never an error. */
@@ -345,11 +361,12 @@ function checkProbeFits(model: tf.LayersModel, probe: { x: tf.Tensor; y: tf.Tens
 }
 
 function describeOptions(options: MeasurementCallbackOptions): Record<string, unknown> {
-  const { probe, onRecord, warn, mlflow, ...rest } = options;
+  const { probe, onRecord, warn, mlflow, log, ...rest } = options;
   void probe;
   void onRecord;
   void warn;
   void mlflow;
+  void log;
   return JSON.parse(JSON.stringify(rest)) as Record<string, unknown>;
 }
 

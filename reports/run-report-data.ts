@@ -5,6 +5,7 @@
  * and what is missing, said plainly.
  */
 import type { RunContents } from '../src/io/run-folder.js';
+import { contourLevels, contourLines, type ContourLevel } from './contour-lines.js';
 
 type Rec = Record<string, any>;
 
@@ -21,6 +22,13 @@ export interface RunReportData {
   readonly timings: { training: number | null; monitor: number | null; perEpoch: { epoch: number; train: number | null; monitor: number | null }[] };
   readonly skipped: { epoch: number; what: string }[];
   readonly errors: { epoch: number; what: string; message: string }[];
+  /** The end-of-training surfaces, their contour lines traced (null when not computed). */
+  readonly surfaces: {
+    readonly slice: { x: number[]; loss: (number | null)[]; accuracy: (number | null)[] | null } | null;
+    readonly contour: { levels: ContourLevel[]; min: [number, number] | null; range: number } | null;
+    readonly pca: { levels: ContourLevel[] } | null;
+    readonly probeSize: number | null;
+  } | null;
   /** Sentences about what this run lacks (a crash, a measurement that never ran). */
   readonly missing: string[];
   readonly truncatedLines: number;
@@ -98,6 +106,8 @@ export function runReportData(contents: RunContents): RunReportData {
   never('hessian', 'The Hessian');
   never('trajectory', 'The trajectory PCA');
   if (measured.length === 0) missing.push('metrics.jsonl has no epochs.');
+  const surfaces = surfacesOf(contents.surfaces ?? null);
+  if (surfaces === null) missing.push('The end-of-training surfaces (1-D slice, 2-D contours, PCA-plane contours) were not computed for this run.');
   return {
     title: String(run['name'] ?? run['id'] ?? 'landscope run'),
     run: { id: (run['id'] as string) ?? null, name: (run['name'] as string) ?? null, status, backend: (run['backend'] as string) ?? null, start: (run['start'] as string) ?? null, end: (run['end'] as string) ?? null },
@@ -113,7 +123,36 @@ export function runReportData(contents: RunContents): RunReportData {
     },
     skipped,
     errors,
+    surfaces,
     missing,
     truncatedLines: contents.truncatedLines,
+  };
+}
+
+function surfacesOf(raw: Rec | null): RunReportData['surfaces'] {
+  if (raw === null || typeof raw !== 'object') return null;
+  const grid = (g: Rec | null | undefined) => {
+    if (!g || !Array.isArray(g['loss']) || !Array.isArray(g['x']) || !Array.isArray(g['y'])) return null;
+    const loss = g['loss'] as (number | null)[][];
+    return { levels: contourLines(loss, g['x'], g['y'], contourLevels(loss)), loss, x: g['x'] as number[], y: g['y'] as number[] };
+  };
+  const surface = grid(raw['surface']);
+  const pca = grid(raw['pca']);
+  let min: [number, number] | null = null;
+  if (surface !== null) {
+    let best = Infinity;
+    surface.loss.forEach((row, i) => row.forEach((v, j) => {
+      if (v !== null && v < best) {
+        best = v;
+        min = [surface.x[i] as number, surface.y[j] as number];
+      }
+    }));
+  }
+  const slice = raw['slice'] as Rec | undefined;
+  return {
+    slice: slice && Array.isArray(slice['x']) ? { x: slice['x'], loss: slice['loss'], accuracy: slice['accuracy'] ?? null } : null,
+    contour: surface === null ? null : { levels: surface.levels, min, range: Math.max(...surface.x.map(Math.abs)) },
+    pca: pca === null ? null : { levels: pca.levels },
+    probeSize: typeof raw['probeSize'] === 'number' ? raw['probeSize'] : null,
   };
 }

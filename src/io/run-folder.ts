@@ -55,6 +55,8 @@ export interface RunContents {
   readonly metrics: Record<string, unknown>[];
   readonly truncatedLines: number;
   readonly snapshots: SnapshotManifest | null;
+  /** surfaces.json (the monitor's end-of-training surfaces), when present. */
+  readonly surfaces?: Record<string, unknown> | null;
 }
 
 /** Makes a run id: `YYYYMMDD-HHMMSS-<name>-<4 hex>`. */
@@ -187,5 +189,12 @@ export async function readRunFolder(dir: string): Promise<RunContents> {
     }
   }
   const manifestText = await readFile(join(dir, 'snapshots', 'manifest.json'), 'utf8').catch(() => null);
-  return { dir, run, metrics, truncatedLines, snapshots: manifestText === null ? null : (JSON.parse(manifestText) as SnapshotManifest) };
+  const surfacesText = await readFile(join(dir, 'surfaces.json'), 'utf8').catch(() => null);
+  let surfaces: Record<string, unknown> | null = null;
+  try {
+    surfaces = surfacesText === null ? null : (JSON.parse(surfacesText) as Record<string, unknown>);
+  } catch {
+    surfaces = null; // a half-written file from a crash: the report says the surfaces are missing
+  }
+  return { dir, run, metrics, truncatedLines, snapshots: manifestText === null ? null : (JSON.parse(manifestText) as SnapshotManifest), surfaces };
 }

@@ -72,7 +72,15 @@ describe('run report in a real browser', () => {
   afterAll(() => browser?.close());
 
   it('the report written at the end of fit() opens offline with every chart drawn and no console error', async () => {
-    await fitRun('full', `run ${EVIL}`, 4);
+    const log: string[] = [];
+    await fitRun('full', `run ${EVIL}`, 4, { finalSurfaces: { resolution: 15, sliceResolution: 21 }, log: (l: string) => log.push(l) });
+    expect(log.at(-1)).toBe('landscapeMonitor: final surfaces: 471/471 points');
+    const surfaces = JSON.parse(readFileSync(`${root}/full/surfaces.json`, 'utf8'));
+    expect(surfaces.surface.loss).toHaveLength(15);
+    expect(surfaces.pca.coords.x.at(-1)).toBeCloseTo(0, 9);
+    // The final weights are the center of every surface: the same loss at (0, 0).
+    expect(surfaces.surface.loss[7][7]).toBeCloseTo(surfaces.slice.loss[10], 6);
+    expect(surfaces.pca.loss[7][7]).toBeCloseTo(surfaces.slice.loss[10], 6);
     const file = `${root}/full/report.html`;
     const html = readFileSync(file, 'utf8');
     expect(html).not.toContain(EVIL);
@@ -80,13 +88,13 @@ describe('run report in a real browser', () => {
     const r = await inspect(page, file, `${root}/full.png`);
     expect(r.errors).toEqual([]);
     expect(r.requests.every((u) => u.startsWith('file://'))).toBe(true);
-    expect(r.canvases.map((c) => c.id).sort()).toEqual(['chart-evr', 'chart-hessian', 'chart-loss', 'chart-sharpness', 'chart-trajectory', 'chart-weights']);
+    expect(r.canvases.map((c) => c.id).sort()).toEqual(['chart-contour', 'chart-evr', 'chart-hessian', 'chart-loss', 'chart-sharpness', 'chart-slice', 'chart-trajectory', 'chart-weights']);
     for (const c of r.canvases) expect(c.drawn, c.id).toBeGreaterThan(500);
     expect(r.pwned).toBe(0);
   });
 
   it('a run with missing pieces still renders and says what is missing', async () => {
-    await fitRun('partial', 'partial', 3, { hessian: false, sharpness: false });
+    await fitRun('partial', 'partial', 3, { hessian: false, sharpness: false, finalSurfaces: false });
     // Simulate a crash: status running, the last metrics line cut short.
     const dir = `${root}/partial`;
     const run = JSON.parse(readFileSync(`${dir}/run.json`, 'utf8'));
@@ -99,6 +107,7 @@ describe('run report in a real browser', () => {
       '1 line(s) of metrics.jsonl were cut short (a crash while writing) and are left out.',
       'Sharpness was not measured in this run.',
       'The Hessian was not measured in this run.',
+      'The end-of-training surfaces (1-D slice, 2-D contours, PCA-plane contours) were not computed for this run.',
     ]);
     const r = await runCli(['report', dir, '--out', `${root}/partial.html`]);
     expect(r.code, r.stderr).toBe(0);

@@ -1,0 +1,162 @@
+/**
+ * The paper's figures at the end of training, on the probe set: a 1-D filter-normalized slice
+ * (loss and accuracy), a 2-D filter-normalized surface, and the loss over the plane of the
+ * trajectory's first two principal directions around the final weights, where the trajectory is
+ * drawn (Li et al. 2018, figures 1, 5 and 9). Written to `surfaces.json` in the run folder.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { linspace } from '../src/core/grid.js';
+import { ParamList } from '../src/core/param-list.js';
+import { randomDirection } from '../src/core/random-direction.js';
+import { toNested } from '../src/core/sample-grid.js';
+import { snapshotDot } from '../src/core/snapshot-dot.js';
+import { trajectoryPca } from '../src/core/trajectory-pca.js';
+import { readSnapshotFile, type RunFolder } from '../src/io/run-folder.js';
+import { writeAtomic } from '../src/io/write-atomic.js';
+import { normalizeForModel } from '../src/landscape/directions.js';
+import { sampleAround } from '../src/landscape/sample-around.js';
+import { ModelEvaluator } from '../src/model/evaluator.js';
+import { resolveLoss } from '../src/model/model-loss.js';
+import { modelLayout, modelWeights } from '../src/model/model-weights.js';
+import type { MeasureContext } from './measurement.js';
+import { readRunFolder } from '../src/io/run-folder.js';
+import { join } from 'node:path';
+
+/** Settings of the end-of-training surfaces. */
+export interface FinalSurfaceSettings {
+  /** Points per axis of the 2-D grids. @default 21 */
+  readonly resolution?: number;
+  /** Points of the 1-D slice. @default 41 */
+  readonly sliceResolution?: number;
+  /** The filter-normalized grids span [−range, range]. @default 1 */
+  readonly range?: number;
+  /** Also the loss over the trajectory's PCA plane (needs the trajectory). @default true */
+  readonly pca?: boolean;
+}
+
+/** Checks the settings. @throws {RangeError} naming the bad one */
+export function checkFinalSurfaceSettings(s: FinalSurfaceSettings, what: string): void {
+  for (const [name, v, min] of [['resolution', s.resolution ?? 21, 3], ['sliceResolution', s.sliceResolution ?? 41, 3]] as const) {
+    if (!(Number.isInteger(v) && v >= min && v <= 501)) throw new RangeError(`${what}: ${name} = ${v} is not an integer from ${min} to 501`);
+  }
+  if (!((s.range ?? 1) > 0)) throw new RangeError(`${what}: range = ${s.range} is not positive`);
+}
+
+/**
+ * Computes the end-of-training surfaces and writes `surfaces.json`.
+ * @param log progress lines (e.g. to stderr)
+ */
+export async function writeFinalSurfaces(context: MeasureContext, settings: FinalSurfaceSettings, log: (line: string) => void): Promise<void> {
+  const run = context.run as RunFolder;
+  const { model } = context;
+  const started = performance.now();
+  const range = settings.range ?? 1;
+  const n2 = settings.resolution ?? 21;
+  const n1 = settings.sliceResolution ?? 41;
+  const loss = resolveLoss(model, context.loss);
+  const evaluator = new ModelEvaluator(model, context.probe, { loss: loss.fn, lossName: loss.name, batchSize: context.batchSize });
+  const layout = modelLayout(model);
+  const seeds = [context.seed * 1000 + 500, context.seed * 1000 + 501];
+  const directions = seeds.map((seed) => {
+    const raw = randomDirection(layout, seed);
+    const d = normalizeForModel(model, raw, { norm: 'filter', ignore: 'biasbn' });
+    raw.dispose();
+    return d;
+  });
+  const pcaPlane = settings.pca === false ? null : await pcaDirections(model, run);
+  const total = n1 + n2 * n2 + (pcaPlane === null ? 0 : n2 * n2);
+  let done = 0;
+  let lastDecile = -1;
+  const progress = () => {
+    done++;
+    const decile = Math.floor((10 * done) / total);
+    if (decile > lastDecile) {
+      lastDecile = decile;
+      log(`final surfaces: ${done}/${total} points`);
+    }
+  };
+  const evaluate = async () => ({ ...(await evaluator.evaluate()) });
+  try {
+    const axis = linspace({ min: -range, max: range, num: n1 });
+    const slice = await sampleAround(model, [directions[0] as ParamList], [axis], evaluate, progress);
+    const grid = linspace({ min: -range, max: range, num: n2 });
+    const surface = await sampleAround(model, directions, [grid, grid], evaluate, progress);
+    let pca: Record<string, unknown> | null = null;
+    if (pcaPlane !== null) {
+      const extent = Math.max(1e-6, ...pcaPlane.coords.x.map(Math.abs), ...pcaPlane.coords.y.map(Math.abs)) * 1.25;
+      const gx = linspace({ min: -extent, max: extent, num: n2 });
+      const values = await sampleAround(model, pcaPlane.directions, [gx, gx], evaluate, progress);
+      pca = {
+        x: gx,
+        y: gx,
+        loss: toNested(values.values['loss'] as Float64Array, values.shape),
+        accuracy: evaluator.accuracyKind === 'none' ? null : toNested(values.values['accuracy'] as Float64Array, values.shape),
+        explainedVarianceRatio: pcaPlane.explainedVarianceRatio,
+        coords: pcaPlane.coords,
+        epochs: pcaPlane.epochs,
+      };
+      for (const d of pcaPlane.directions) d.dispose();
+    }
+    const accuracy = (v: Record<string, Float64Array>, shape: readonly number[]) => (evaluator.accuracyKind === 'none' ? null : toNested(v['accuracy'] as Float64Array, shape));
+    await writeAtomic(
+      join(run.dir, 'surfaces.json'),
+      JSON.stringify({
+        schemaVersion: 1,
+        probeSize: evaluator.size,
+        norm: 'filter',
+        ignore: 'biasbn',
+        seeds,
+        slice: { x: axis, loss: toNested(slice.values['loss'] as Float64Array, slice.shape), accuracy: accuracy(slice.values, slice.shape) },
+        surface: { x: grid, y: grid, loss: toNested(surface.values['loss'] as Float64Array, surface.shape), accuracy: accuracy(surface.values, surface.shape) },
+        pca,
+        seconds: (performance.now() - started) / 1000,
+      }),
+    );
+  } finally {
+    for (const d of directions) d.dispose();
+    evaluator.dispose();
+  }
+}
+
+/**
+ * The trajectory's first two principal directions as model-layout parameter lists (unit vectors
+ * over the trainable weights, zero elsewhere), from the run folder's snapshots.
+ */
+async function pcaDirections(model: tf.LayersModel, run: RunFolder) {
+  const { snapshots: manifest } = await readRunFolder(run.dir);
+  if (manifest === null || manifest.snapshots.length < 3) return null;
+  const snaps: Float32Array[] = [];
+  for (const s of manifest.snapshots) snaps.push(await readSnapshotFile(join(run.dir, 'snapshots', s.file)));
+  const m = snaps.length;
+  const first = snaps[0] as Float32Array;
+  const gram = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) for (let j = i; j < m; j++) gram[i * m + j] = gram[j * m + i] = snapshotDot(snaps[i] as Float32Array, snaps[j] as Float32Array, first);
+  const pca = trajectoryPca(gram, m, 2);
+  if (pca.weights.length < 2) return null;
+  const last = snaps[m - 1] as Float32Array;
+  const weights = modelWeights(model);
+  const directions = pca.weights.slice(0, 2).map((w) => {
+    // pc = Σ_e w_e (θ_e − θ_last), in float64, then per tensor.
+    const pc = new Float64Array(last.length);
+    snaps.forEach((s, e) => {
+      const we = w[e] as number;
+      if (we !== 0) for (let i = 0; i < pc.length; i++) pc[i] = (pc[i] as number) + we * ((s[i] as number) - (last[i] as number));
+    });
+    let offset = 0;
+    return new ParamList(
+      weights.map((mw) => {
+        if (!mw.trainable) return { name: mw.name, tensor: tf.zeros(mw.variable.shape) };
+        const size = mw.variable.size;
+        const tensor = tf.tensor(Float32Array.from(pc.subarray(offset, offset + size)), mw.variable.shape);
+        offset += size;
+        return { name: mw.name, tensor };
+      }),
+    );
+  });
+  return {
+    directions,
+    explainedVarianceRatio: pca.explainedVarianceRatio.slice(0, 5),
+    coords: { x: pca.coords[0] as number[], y: pca.coords[1] as number[] },
+    epochs: manifest.snapshots.map((s) => s.epoch),
+  };
+}
