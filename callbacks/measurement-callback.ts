@@ -85,6 +85,11 @@ const DEFAULT_BUDGET = 0.1;
 export class MeasurementCallback extends tf.Callback {
   /** The run folder, once training began (null without one). */
   run: RunFolder | null = null;
+  /** Seconds spent: training, monitoring during training (what the budget governs), end-of-training analysis. */
+  get seconds(): { training: number; duringTraining: number; final: number } {
+    return { training: this.trainSeconds, duringTraining: this.budgetSpent, final: this.finalSeconds };
+  }
+
   /** The records written so far. */
   readonly records: EpochRecord[] = [];
   protected readonly options: MeasurementCallbackOptions;
@@ -96,6 +101,8 @@ export class MeasurementCallback extends tf.Callback {
   private monitorSeconds = 0;
   /** Monitor time spent after training began: what the budget is charged. */
   private budgetSpent = 0;
+  /** End-of-training analysis: the full measurement after the last epoch, and final surfaces. */
+  private finalSeconds = 0;
   private readonly lastCost = new Map<string, number>();
   private lastEpoch = -1;
   private started = '';
@@ -188,12 +195,14 @@ export class MeasurementCallback extends tf.Callback {
     const stopped = (this.model as unknown as { stopTraining?: boolean }).stopTraining === true;
     const status = epochs !== undefined && this.lastEpoch < epochs - 1 && !stopped ? 'killed' : 'finished';
     for (const m of this.measurements) m.end?.();
+    const t0 = performance.now();
     try {
       await this.afterTraining();
     } catch (e) {
       if (this.options.strict === true) throw e;
       (this.options.warn ?? console.warn)(`${this.name}: end-of-training work failed: ${(e as Error)?.message ?? String(e)}`);
     }
+    this.finalSeconds += (performance.now() - t0) / 1000;
     await this.writeRun(status);
     await this.writeReport();
     await this.closeSink(status === 'finished' ? 'FINISHED' : 'KILLED');
@@ -255,7 +264,8 @@ export class MeasurementCallback extends tf.Callback {
       status,
       end: status === 'running' ? null : new Date().toISOString(),
       epochsMeasured: this.records.length,
-      seconds: { training: this.trainSeconds, monitor: this.monitorSeconds },
+      // monitor: all measurement time; duringTraining: what the budget governs; final: end-of-training analysis.
+      seconds: { training: this.trainSeconds, monitor: this.monitorSeconds, duringTraining: this.budgetSpent, final: this.finalSeconds },
     };
     await this.run?.writeRun(this.runInfo);
   }
@@ -306,8 +316,10 @@ export class MeasurementCallback extends tf.Callback {
     }
     const monitorSeconds = (performance.now() - started) / 1000;
     this.monitorSeconds += monitorSeconds;
-    // The measurement before training has no training time to be a fraction of: it is free.
-    if (trained !== null) this.budgetSpent += monitorSeconds;
+    // The measurement before training has no training time to be a fraction of, and the one after
+    // the last epoch is end-of-training analysis: the budget is charged for the others.
+    if (last) this.finalSeconds += monitorSeconds;
+    else if (trained !== null) this.budgetSpent += monitorSeconds;
     if (trained !== null) this.lastEpoch = epoch;
     Object.assign(logs, added);
     // fit's own logs may still be scalar tensors here (BaseLogger resolves them later).
