@@ -19,7 +19,7 @@ export interface RunReportData {
   readonly sharpness: { radius: number | null; directions: number | null; probeSize: number | null };
   readonly trajectory: { epochs: number[]; x: number[]; y: number[]; explainedVarianceRatio: number[]; lrDrops: number[] } | null;
   readonly config: [string, string][];
-  readonly timings: { training: number | null; monitor: number | null; perEpoch: { epoch: number; train: number | null; monitor: number | null }[] };
+  readonly timings: { training: number | null; monitor: number | null; final: number | null; perEpoch: { epoch: number; train: number | null; monitor: number | null }[] };
   readonly skipped: { epoch: number; what: string }[];
   readonly errors: { epoch: number; what: string; message: string }[];
   /** The end-of-training surfaces, their contour lines traced (null when not computed). */
@@ -118,7 +118,8 @@ export function runReportData(contents: RunContents): RunReportData {
     config: flatten({ options: run['options'], loss: run['loss'], model: { name: run['model']?.name, trainableParameters: run['model']?.trainableParameters, layers: (run['model']?.layers ?? []).map((l: Rec) => `${l.name} (${l.class})`).join(', ') }, probe: run['probe'], fit: run['fit'], versions: { landscope: run['landscopeVersion'], tfjs: run['tfjsVersion'] } }),
     timings: {
       training: typeof run['seconds']?.training === 'number' ? run['seconds'].training : null,
-      monitor: typeof run['seconds']?.monitor === 'number' ? run['seconds'].monitor : null,
+      monitor: typeof run['seconds']?.duringTraining === 'number' ? run['seconds'].duringTraining : typeof run['seconds']?.monitor === 'number' ? run['seconds'].monitor : null,
+      final: typeof run['seconds']?.final === 'number' ? run['seconds'].final : null,
       perEpoch: measured.map((r) => ({ epoch: r['epoch'], train: typeof r['trainSeconds'] === 'number' ? r['trainSeconds'] : null, monitor: typeof r['monitorSeconds'] === 'number' ? r['monitorSeconds'] : null })),
     },
     skipped,

@@ -144,7 +144,7 @@ export function renderRunReport(data: RunReportData, chartJs: string): string {
   const totalMonitor = data.timings.monitor;
   const timing =
     totalTrain !== null && totalMonitor !== null
-      ? `training ${totalTrain.toFixed(1)} s, monitor ${totalMonitor.toFixed(1)} s (${totalTrain > 0 ? ((100 * totalMonitor) / totalTrain).toFixed(1) : '—'}% of training)`
+      ? `training ${totalTrain.toFixed(1)} s, monitoring during training ${totalMonitor.toFixed(1)} s (${totalTrain > 0 ? ((100 * totalMonitor) / totalTrain).toFixed(1) : '—'}% of training)${data.timings.final !== null ? `, end-of-training analysis ${data.timings.final.toFixed(1)} s` : ''}`
       : 'timings not recorded';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
