@@ -55,3 +55,6 @@ export { gateTable, gateMarkdown, gateJunit, githubAnnotations } from '../report
 export { runReportData, type RunReportData } from '../reports/run-report-data.js';
 export { renderRunReport } from '../reports/run-report.js';
 export { chartJsSource } from '../reports/chart-js-source.js';
+export { runCharts, type ReportChart } from '../reports/run-charts.js';
+export { renderChartPng } from '../reports/chart-png.js';
+export { contourLines, contourLevels, type ContourLevel } from '../reports/contour-lines.js';

@@ -1,0 +1,201 @@
+/**
+ * The run report's charts as plain chart.js configurations (JSON, no functions), so the same
+ * charts draw in the browser (the HTML report) and in Node (PNGs through @napi-rs/canvas).
+ * A dataset marked `hideInLegend` is left out of the legend by the drawing side.
+ */
+import type { ContourLevel } from './contour-lines.js';
+import type { RunReportData } from './run-report-data.js';
+
+/** One chart: its id (the canvas is `chart-<id>`) and its chart.js configuration. */
+export interface ReportChart {
+  readonly id: string;
+  readonly config: Record<string, unknown>;
+}
+
+const BLUE = '#2563eb';
+const ORANGE = '#ea580c';
+const GREEN = '#16a34a';
+const PURPLE = '#7c3aed';
+const GREY = '#64748b';
+
+const axis = (title: string, extra: Record<string, unknown> = {}) => ({ title: { display: true, text: title }, ...extra });
+const line = (label: string, data: readonly (number | null)[], color: string, yAxisID: string, extra: Record<string, unknown> = {}) => ({
+  label,
+  data,
+  borderColor: color,
+  backgroundColor: color,
+  yAxisID,
+  spanGaps: true,
+  pointRadius: 3,
+  borderWidth: 2,
+  ...extra,
+});
+const right = (title: string, extra: Record<string, unknown> = {}) => axis(title, { position: 'right', grid: { drawOnChartArea: false }, ...extra });
+
+function contourSets(levels: readonly ContourLevel[] | undefined): Record<string, unknown>[] {
+  if (levels === undefined) return [];
+  const n = levels.length;
+  return levels.flatMap((l, k) => {
+    const shade = Math.round(40 + (170 * k) / Math.max(1, n - 1));
+    const color = `rgb(${shade},${shade},${Math.min(255, shade + 60)})`;
+    return l.lines.map((points) => ({
+      label: `loss ${l.level.toPrecision(3)}`,
+      data: points.map(([x, y]) => ({ x, y })),
+      showLine: true,
+      pointRadius: 0,
+      borderWidth: 1,
+      borderColor: color,
+      backgroundColor: color,
+      order: 10,
+      hideInLegend: true,
+    }));
+  });
+}
+
+/**
+ * The charts a run's data supports, in report order.
+ * @param d from `runReportData`
+ */
+export function runCharts(d: RunReportData): ReportChart[] {
+  const has = (key: string) => (d.series[key] ?? []).some((v) => v !== null);
+  const labels = d.epochs.map((e) => (e < 0 ? 'init' : String(e + 1)));
+  const epochX = axis('epoch (init = before training)');
+  const base = { maintainAspectRatio: false, animation: false };
+  const charts: ReportChart[] = [];
+  const s = d.series;
+  if (has('loss')) {
+    charts.push({
+      id: 'loss',
+      config: {
+        type: 'line',
+        data: {
+          labels,
+          datasets: [
+            line('training loss', s['loss'] ?? [], BLUE, 'y'),
+            line('validation loss', s['val_loss'] ?? [], BLUE, 'y', { borderDash: [6, 4] }),
+            line('training accuracy', s['acc'] ?? [], GREEN, 'y1'),
+            line('validation accuracy', s['val_acc'] ?? [], GREEN, 'y1', { borderDash: [6, 4] }),
+          ],
+        },
+        options: { ...base, scales: { x: epochX, y: axis('loss'), y1: right('accuracy (fraction)', { min: 0, max: 1 }) } },
+      },
+    });
+  }
+  if (has('sharpness')) {
+    const mean = s['sharpness'] ?? [];
+    const se = s['sharpness_stderr'] ?? [];
+    const band = (sign: number) => mean.map((v, i) => (v === null || se[i] === null ? null : v + sign * (se[i] as number)));
+    charts.push({
+      id: 'sharpness',
+      config: {
+        type: 'line',
+        data: {
+          labels,
+          datasets: [
+            line('− 1 s.e.', band(-1), 'rgba(234,88,12,0.25)', 'y', { pointRadius: 0, borderWidth: 0, hideInLegend: true }),
+            line('+ 1 s.e.', band(1), 'rgba(234,88,12,0.25)', 'y', { pointRadius: 0, borderWidth: 0, fill: '-1', backgroundColor: 'rgba(234,88,12,0.18)', hideInLegend: true }),
+            line(`sharpness s (r = ${d.sharpness.radius})`, mean, ORANGE, 'y'),
+            line('curvature 2s/r²', s['curvature'] ?? [], PURPLE, 'y1', { borderDash: [4, 3] }),
+          ],
+        },
+        options: { ...base, scales: { x: epochX, y: axis('sharpness (loss units)'), y1: right('curvature') } },
+      },
+    });
+  }
+  if (has('lambda_max')) {
+    const converged = s['hessian_converged'] ?? [];
+    const fill = (color: string) => converged.map((c) => (c === 0 ? 'rgba(0,0,0,0)' : color));
+    charts.push({
+      id: 'hessian',
+      config: {
+        type: 'line',
+        data: {
+          labels,
+          datasets: [
+            line('λmax', s['lambda_max'] ?? [], BLUE, 'y', { pointBackgroundColor: fill(BLUE) }),
+            line('λmin', s['lambda_min'] ?? [], ORANGE, 'y', { pointBackgroundColor: fill(ORANGE) }),
+            line('|λmin/λmax|', (s['ratio'] ?? []).map((v) => (v === null || v <= 0 ? null : v)), PURPLE, 'y1', { borderDash: [4, 3] }),
+          ],
+        },
+        options: { ...base, scales: { x: epochX, y: axis('eigenvalue'), y1: right('|λmin/λmax| (log)', { type: 'logarithmic' }) } },
+      },
+    });
+  }
+  if (d.trajectory !== null) {
+    const t = d.trajectory;
+    const evr = t.explainedVarianceRatio;
+    const points = t.x.map((x, i) => ({ x, y: t.y[i] as number, epoch: t.epochs[i] }));
+    charts.push({
+      id: 'trajectory',
+      config: {
+        type: 'scatter',
+        data: {
+          datasets: [
+            ...contourSets(d.surfaces?.pca?.levels),
+            { label: 'epochs', data: points, showLine: true, borderColor: BLUE, backgroundColor: BLUE, pointRadius: 4, borderWidth: 1.5 },
+            { label: 'final weights (0, 0)', data: [{ x: 0, y: 0 }], backgroundColor: GREEN, borderColor: GREEN, pointRadius: 7, pointStyle: 'star' },
+            { label: 'learning-rate drop', data: points.filter((p) => t.lrDrops.includes(p.epoch as number)), pointRadius: 9, borderColor: '#dc2626', backgroundColor: 'rgba(0,0,0,0)', borderWidth: 2 },
+          ],
+        },
+        options: {
+          ...base,
+          scales: {
+            x: axis(`1st PCA component: ${(100 * (evr[0] ?? 0)).toFixed(1)}% of variance`),
+            y: axis(`2nd PCA component: ${(100 * (evr[1] ?? 0)).toFixed(1)}% of variance`),
+          },
+        },
+      },
+    });
+    charts.push({
+      id: 'evr',
+      config: {
+        type: 'bar',
+        data: { labels: evr.map((_, i) => `PC${i + 1}`), datasets: [{ label: 'explained variance ratio', data: evr, backgroundColor: BLUE }] },
+        options: { ...base, scales: { x: axis('principal component'), y: axis('fraction of variance', { min: 0, max: 1 }) } },
+      },
+    });
+  }
+  const slice = d.surfaces?.slice;
+  if (slice != null) {
+    charts.push({
+      id: 'slice',
+      config: {
+        type: 'line',
+        data: {
+          labels: slice.x.map((v) => v.toFixed(2)),
+          datasets: [line('probe loss', slice.loss, BLUE, 'y', { pointRadius: 0 }), line('probe accuracy', slice.accuracy ?? [], GREEN, 'y1', { pointRadius: 0 })],
+        },
+        options: { ...base, scales: { x: axis('α (filter-normalized units)', { ticks: { maxTicksLimit: 9 } }), y: axis('loss'), y1: right('accuracy (fraction)', { min: 0, max: 1 }) } },
+      },
+    });
+  }
+  const contour = d.surfaces?.contour;
+  if (contour != null) {
+    const lim = contour.range;
+    charts.push({
+      id: 'contour',
+      config: {
+        type: 'scatter',
+        data: {
+          datasets: [
+            ...contourSets(contour.levels),
+            ...(contour.min !== null ? [{ label: 'lowest grid point', data: [{ x: contour.min[0], y: contour.min[1] }], pointRadius: 6, pointStyle: 'star', borderColor: '#dc2626', backgroundColor: '#dc2626' }] : []),
+            { label: 'final weights (0, 0)', data: [{ x: 0, y: 0 }], pointRadius: 6, backgroundColor: GREEN, borderColor: GREEN },
+          ],
+        },
+        options: { ...base, scales: { x: axis('a: direction d1 (filter-normalized)', { min: -lim, max: lim }), y: axis('b: direction d2 (filter-normalized)', { min: -lim, max: lim }) } },
+      },
+    });
+  }
+  if (has('weight_norm')) {
+    charts.push({
+      id: 'weights',
+      config: {
+        type: 'line',
+        data: { labels, datasets: [line('‖θ‖', s['weight_norm'] ?? [], GREY, 'y'), line('learning rate', s['lr'] ?? [], ORANGE, 'y1', { stepped: true })] },
+        options: { ...base, scales: { x: epochX, y: axis('weight norm'), y1: right('learning rate (log)', { type: 'logarithmic' }) } },
+      },
+    });
+  }
+  return charts;
+}
