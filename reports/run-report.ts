@@ -4,11 +4,11 @@
  * missing pieces are said, not hidden. Plain data in, an HTML string out.
  */
 import { escapeHtml, jsonForScript } from './escape.js';
-import { runCharts } from './run-charts.js';
+import { runCharts, type ReportChart } from './run-charts.js';
 import type { RunReportData } from './run-report-data.js';
 
 /** The sections, in order: a title and the sentence that says how to read the chart. */
-const SECTIONS: { id: string; title: string; how: string }[] = [
+const SECTIONS: PageSection[] = [
   { id: 'loss', title: 'Loss and accuracy', how: 'Training (solid) and validation (dashed) loss on the left axis, accuracy on the right, per epoch. A widening gap between them is overfitting.' },
   { id: 'sharpness', title: 'Filter-normalized sharpness', how: 'Mean over seeded random directions of (L(θ+rd)+L(θ−rd))/2 − L(θ) on the probe set, with ± one standard error shaded, and the implied curvature 2s/r² on the right axis. Higher is sharper; compare runs at the same radius.' },
   { id: 'hessian', title: 'Hessian extremes', how: 'λmax and λmin of the probe-set loss Hessian (left), and |λmin/λmax| on a log scale (right): near zero the landscape is locally convex, near one it is as curved down as up. Hollow points did not converge.' },
@@ -50,11 +50,52 @@ const CLIENT = `
 })();
 `;
 
-function table(rows: readonly (readonly unknown[])[], head: readonly string[]): string {
+/** An HTML table of escaped cells. */
+export function table(rows: readonly (readonly unknown[])[], head: readonly string[]): string {
   if (rows.length === 0) return '<p class="meta">None.</p>';
   return `<table><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
     .map((r) => `<tr>${r.map((c, i) => `<td${i === 0 ? ' class="k"' : ''}>${escapeHtml(c)}</td>`).join('')}</tr>`)
     .join('')}</tbody></table>`;
+}
+
+/** A page section: an id, a title and how to read its chart. */
+export interface PageSection {
+  readonly id: string;
+  readonly title: string;
+  readonly how: string;
+}
+
+/**
+ * The shared page: a header, one section per chart (or a note where a chart has no data), extra
+ * HTML, and the inlined chart.js with the charts' configurations.
+ * @param extra already-escaped HTML placed after the chart sections
+ */
+export function renderPage(title: string, headerHtml: string, sections: readonly PageSection[], charts: readonly ReportChart[], extra: string, chartJs: string, data?: unknown): string {
+  const drawn = new Set(charts.map((c) => c.id));
+  const body = sections
+    .map((s) =>
+      drawn.has(s.id)
+        ? `<section id="${s.id}"><h2>${escapeHtml(s.title)}</h2><p class="how">${escapeHtml(s.how)}</p><div class="chart"><canvas id="chart-${s.id}" role="img" aria-label="${escapeHtml(s.title)}"></canvas></div></section>`
+        : `<section id="${s.id}"><h2>${escapeHtml(s.title)}</h2><p class="missing">Not available: nothing was measured for this chart.</p></section>`,
+    )
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>landscope · ${escapeHtml(title)}</title><style>${STYLE}</style></head>
+<body>
+<header><h1>${escapeHtml(title)}</h1>
+${headerHtml}
+</header>
+<main>
+${body}
+${extra}
+</main>
+<script>${chartJs.replace(/<\/script/gi, '<\\/script')}</script>
+${data === undefined ? '' : `<script type="application/json" id="landscope-data">${jsonForScript(data)}</script>`}
+<script type="application/json" id="landscope-charts">${jsonForScript(charts)}</script>
+<script>${CLIENT}</script>
+</body></html>
+`;
 }
 
 /**
@@ -65,12 +106,6 @@ function table(rows: readonly (readonly unknown[])[], head: readonly string[]): 
  */
 export function renderRunReport(data: RunReportData, chartJs: string): string {
   const charts = runCharts(data);
-  const drawn = new Set(charts.map((c) => c.id));
-  const sections = SECTIONS.map((s) =>
-    drawn.has(s.id)
-      ? `<section id="${s.id}"><h2>${escapeHtml(s.title)}</h2><p class="how">${escapeHtml(s.how)}</p><div class="chart"><canvas id="chart-${s.id}" role="img" aria-label="${escapeHtml(s.title)}"></canvas></div></section>`
-      : `<section id="${s.id}"><h2>${escapeHtml(s.title)}</h2><p class="missing">Not available for this run: nothing was measured for this chart.</p></section>`,
-  ).join('\n');
   const r = data.run;
   const totalTrain = data.timings.training;
   const totalMonitor = data.timings.monitor;
@@ -78,19 +113,11 @@ export function renderRunReport(data: RunReportData, chartJs: string): string {
     totalTrain !== null && totalMonitor !== null
       ? `training ${totalTrain.toFixed(1)} s, monitoring during training ${totalMonitor.toFixed(1)} s (${totalTrain > 0 ? ((100 * totalMonitor) / totalTrain).toFixed(1) : '—'}% of training)${data.timings.final !== null ? `, end-of-training analysis ${data.timings.final.toFixed(1)} s` : ''}`
       : 'timings not recorded';
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>landscope · ${escapeHtml(data.title)}</title><style>${STYLE}</style></head>
-<body>
-<header><h1>${escapeHtml(data.title)}</h1>
-<div class="meta">run ${escapeHtml(r.id ?? '—')} · status ${escapeHtml(r.status)} · backend ${escapeHtml(r.backend ?? '—')} · ${escapeHtml(r.start ?? '')} → ${escapeHtml(r.end ?? '')} · ${escapeHtml(timing)}${
+  const header = `<div class="meta">run ${escapeHtml(r.id ?? '—')} · status ${escapeHtml(r.status)} · backend ${escapeHtml(r.backend ?? '—')} · ${escapeHtml(r.start ?? '')} → ${escapeHtml(r.end ?? '')} · ${escapeHtml(timing)}${
     data.sharpness.radius !== null ? ` · sharpness: ${escapeHtml(data.sharpness.directions)} directions at r = ${escapeHtml(data.sharpness.radius)} on ${escapeHtml(data.sharpness.probeSize)} probe samples` : ''
   }</div>
-${data.missing.map((m) => `<p class="missing">${escapeHtml(m)}</p>`).join('\n')}
-</header>
-<main>
-${sections}
-<section class="wide" id="problems"><h2>Skipped and errored values</h2><p class="how">What the time budget skipped, and measurements that failed (training went on).</p>
+${data.missing.map((m) => `<p class="missing">${escapeHtml(m)}</p>`).join('\n')}`;
+  const extra = `<section class="wide" id="problems"><h2>Skipped and errored values</h2><p class="how">What the time budget skipped, and measurements that failed (training went on).</p>
 ${table(data.skipped.map((s) => [s.epoch < 0 ? 'init' : s.epoch + 1, s.what, 'skipped by the budget']), ['epoch', 'measurement', 'why'])}
 ${data.errors.length > 0 ? table(data.errors.map((e) => [e.epoch < 0 ? 'init' : e.epoch + 1, e.what, e.message]), ['epoch', 'measurement', 'error']) : ''}</section>
 <section class="wide" id="config"><h2>Configuration</h2><p class="how">The monitor's options, the model and the versions this run used.</p>
@@ -98,12 +125,6 @@ ${table(data.config, ['setting', 'value'])}</section>
 <section class="wide" id="timings"><h2>Timings per epoch</h2>${table(
     data.timings.perEpoch.map((t) => [t.epoch < 0 ? 'init' : t.epoch + 1, t.train === null ? '—' : t.train.toFixed(2), t.monitor === null ? '—' : t.monitor.toFixed(2)]),
     ['epoch', 'training (s)', 'monitor (s)'],
-  )}</section>
-</main>
-<script>${chartJs.replace(/<\/script/gi, '<\\/script')}</script>
-<script type="application/json" id="landscope-data">${jsonForScript(data)}</script>
-<script type="application/json" id="landscope-charts">${jsonForScript(charts)}</script>
-<script>${CLIENT}</script>
-</body></html>
-`;
+  )}</section>`;
+  return renderPage(data.title, header, SECTIONS, charts, extra, chartJs, data);
 }

@@ -112,7 +112,7 @@ describe('run report in a real browser', () => {
     const r = await runCli(['report', dir, '--out', `${root}/partial.html`]);
     expect(r.code, r.stderr).toBe(0);
     const html = readFileSync(`${root}/partial.html`, 'utf8');
-    expect(html).toContain('Not available for this run');
+    expect(html).toContain('Not available: nothing was measured for this chart.');
     const seen = await inspect(page, `${root}/partial.html`, `${root}/partial.png`);
     expect(seen.errors).toEqual([]);
     for (const c of seen.canvases) expect(c.drawn, c.id).toBeGreaterThan(500);
