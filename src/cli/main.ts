@@ -8,6 +8,7 @@ import { BACKEND_NAMES, selectBackend, type BackendName } from './backend.js';
 import { ExitCode, UsageError, type CliIo } from './cli-io.js';
 import type { Command } from './command.js';
 import { baselineCommand } from './commands/baseline.js';
+import { compareCommand } from './commands/compare.js';
 import { directionsCommand } from './commands/directions.js';
 import { gateCommand } from './commands/gate.js';
 import { hessianCommand } from './commands/hessian.js';
@@ -17,7 +18,7 @@ import { surfaceCommand } from './commands/surface.js';
 import { trajectoryCommand } from './commands/trajectory.js';
 
 /** Every command, by name. */
-export const COMMANDS: readonly Command[] = [surfaceCommand, interpolateCommand, directionsCommand, hessianCommand, trajectoryCommand, reportCommand, baselineCommand, gateCommand];
+export const COMMANDS: readonly Command[] = [surfaceCommand, interpolateCommand, directionsCommand, hessianCommand, trajectoryCommand, reportCommand, compareCommand, baselineCommand, gateCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

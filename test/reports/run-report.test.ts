@@ -119,6 +119,41 @@ describe('run report in a real browser', () => {
     expect(seen.canvases.map((c) => c.id)).not.toContain('chart-sharpness');
   });
 
+  it('landscope compare overlays runs and plots sharpness against the generalization gap, in a real browser', async () => {
+    await fitRun('fast', 'lr 0.9', 4, { finalSurfaces: false });
+    const r = await runCli(['compare', `${root}/full`, `${root}/fast`, '--out', `${root}/compare.html`, '--png', `${root}/compare-png`]);
+    expect(r.code, r.stderr).toBe(0);
+    const html = readFileSync(`${root}/compare.html`, 'utf8');
+    expect(html).not.toContain(EVIL);
+    const seen = await inspect(page, `${root}/compare.html`, `${root}/compare.png`);
+    expect(seen.errors).toEqual([]);
+    expect(seen.requests.every((u) => u.startsWith('file://'))).toBe(true);
+    expect(seen.canvases.map((c) => c.id)).toEqual(['chart-cmp-loss', 'chart-cmp-sharpness', 'chart-cmp-lambda', 'chart-cmp-ratio', 'chart-cmp-weights', 'chart-cmp-gap']);
+    for (const c of seen.canvases) expect(c.drawn, c.id).toBeGreaterThan(300);
+    expect(readFileSync(`${root}/compare-png/cmp-gap.png`).length).toBeGreaterThan(5000);
+  });
+
+  it('a 100-epoch run makes a report under 2 MB that paints in under a second', async () => {
+    const dir = `${root}/long`;
+    const { mkdir, cp } = await import('node:fs/promises');
+    await mkdir(dir, { recursive: true });
+    await cp(`${root}/full/run.json`, `${dir}/run.json`);
+    await cp(`${root}/full/surfaces.json`, `${dir}/surfaces.json`);
+    const lines = readFileSync(`${root}/full/metrics.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const template = lines.at(-1);
+    const coords = Array.from({ length: 101 }, (_, e) => Math.cos(e / 15) * (100 - e) / 10);
+    const long = Array.from({ length: 101 }, (_, k) => ({ ...template, epoch: k - 1, logs: { ...template.logs, loss: 1 / (k + 1) }, trajectory: { ...template.trajectory, epochs: Array.from({ length: k + 1 }, (_, e) => e - 1), coords: { x: coords.slice(0, k + 1), y: coords.slice(0, k + 1).map((v) => v / 3) } } }));
+    writeFileSync(`${dir}/metrics.jsonl`, long.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const r = await runCli(['report', dir]);
+    expect(r.code, r.stderr).toBe(0);
+    const size = readFileSync(`${dir}/report.html`).length;
+    expect(size).toBeLessThan(2 * 1024 * 1024);
+    const seen = await inspect(page, `${dir}/report.html`, `${root}/long.png`);
+    expect(seen.errors).toEqual([]);
+    const paint = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? performance.getEntriesByType('navigation')[0]?.duration);
+    expect(paint).toBeLessThan(1000);
+  });
+
   it('every user- or model-supplied string is escaped (run name, layer names, option values, errors)', () => {
     const data = runReportData({
       dir: '/x',
