@@ -14,6 +14,7 @@ import { trajectoryPca } from '../src/core/trajectory-pca.js';
 import { readSnapshotFile, type RunFolder } from '../src/io/run-folder.js';
 import { writeAtomic } from '../src/io/write-atomic.js';
 import { normalizeForModel } from '../src/landscape/directions.js';
+import { hessianMap } from '../src/landscape/hessian.js';
 import { sampleAround } from '../src/landscape/sample-around.js';
 import { ModelEvaluator } from '../src/model/evaluator.js';
 import { resolveLoss } from '../src/model/model-loss.js';
@@ -32,6 +33,11 @@ export interface FinalSurfaceSettings {
   readonly range?: number;
   /** Also the loss over the trajectory's PCA plane (needs the trajectory). @default true */
   readonly pca?: boolean;
+  /**
+   * Also λmax, λmin and |λmin/λmax| over the 2-D plane (Lanczos at every point: costly), at this
+   * resolution per axis; 0 for none. @default 0
+   */
+  readonly ratioMap?: number;
 }
 
 /** Checks the settings. @throws {RangeError} naming the bad one */
@@ -40,6 +46,8 @@ export function checkFinalSurfaceSettings(s: FinalSurfaceSettings, what: string)
     if (!(Number.isInteger(v) && v >= min && v <= 501)) throw new RangeError(`${what}: ${name} = ${v} is not an integer from ${min} to 501`);
   }
   if (!((s.range ?? 1) > 0)) throw new RangeError(`${what}: range = ${s.range} is not positive`);
+  const ratio = s.ratioMap ?? 0;
+  if (!(Number.isInteger(ratio) && (ratio === 0 || (ratio >= 2 && ratio <= 101)))) throw new RangeError(`${what}: ratioMap = ${ratio} is not 0 or an integer from 2 to 101`);
 }
 
 /**
@@ -64,7 +72,8 @@ export async function writeFinalSurfaces(context: MeasureContext, settings: Fina
     return d;
   });
   const pcaPlane = settings.pca === false ? null : await pcaDirections(model, run);
-  const total = n1 + n2 * n2 + (pcaPlane === null ? 0 : n2 * n2);
+  const nr = settings.ratioMap ?? 0;
+  const total = n1 + n2 * n2 + (pcaPlane === null ? 0 : n2 * n2) + nr * nr;
   let done = 0;
   let lastDecile = -1;
   const progress = () => {
@@ -97,6 +106,18 @@ export async function writeFinalSurfaces(context: MeasureContext, settings: Fina
       };
       for (const d of pcaPlane.directions) d.dispose();
     }
+    let ratio: Record<string, unknown> | null = null;
+    if (nr > 0) {
+      const map = await hessianMap(model, context.probe, {
+        directions: [directions[0] as ParamList, directions[1] as ParamList],
+        xRange: { min: -range, max: range, num: nr },
+        yRange: { min: -range, max: range, num: nr },
+        batchSize: context.batchSize,
+        ...(context.loss !== undefined ? { loss: context.loss } : {}),
+        onProgress: progress,
+      });
+      ratio = { x: map.x, y: map.y, ratio: map.ratio, lambdaMax: map.lambdaMax, lambdaMin: map.lambdaMin, converged: map.converged, hvps: map.hvps };
+    }
     const accuracy = (v: Record<string, Float64Array>, shape: readonly number[]) => (evaluator.accuracyKind === 'none' ? null : toNested(v['accuracy'] as Float64Array, shape));
     await writeAtomic(
       join(run.dir, 'surfaces.json'),
@@ -109,6 +130,7 @@ export async function writeFinalSurfaces(context: MeasureContext, settings: Fina
         slice: { x: axis, loss: toNested(slice.values['loss'] as Float64Array, slice.shape), accuracy: accuracy(slice.values, slice.shape) },
         surface: { x: grid, y: grid, loss: toNested(surface.values['loss'] as Float64Array, surface.shape), accuracy: accuracy(surface.values, surface.shape) },
         pca,
+        ratio,
         seconds: (performance.now() - started) / 1000,
       }),
     );

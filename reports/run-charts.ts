@@ -187,6 +187,31 @@ export function runCharts(d: RunReportData): ReportChart[] {
       },
     });
   }
+  const ratio = d.surfaces?.ratio;
+  if (ratio != null) {
+    // A heatmap as square points: blue = convex (ratio near 0), red = as curved down as up (near 1).
+    const cells = ratio.x.flatMap((x, i) => ratio.y.map((y, j) => ({ x, y, v: ratio.ratio[i]?.[j] ?? null }))).filter((c) => c.v !== null);
+    const color = (v: number) => {
+      const t = Math.max(0, Math.min(1, v));
+      return `rgb(${Math.round(40 + 215 * t)},${Math.round(90 + 40 * (1 - Math.abs(2 * t - 1)))},${Math.round(230 - 200 * t)})`;
+    };
+    const lim = Math.max(...ratio.x.map(Math.abs));
+    const bands = [0, 0.1, 0.25, 0.5, 0.75, 1.01];
+    charts.push({
+      id: 'ratio',
+      config: {
+        type: 'scatter',
+        data: {
+          datasets: bands.slice(0, -1).map((lo, k) => {
+            const hi = bands[k + 1] as number;
+            const inBand = cells.filter((c) => (c.v as number) >= lo && (c.v as number) < hi);
+            return { label: `|λmin/λmax| ${lo}–${Math.min(1, hi)}`, data: inBand.map((c) => ({ x: c.x, y: c.y })), pointStyle: 'rect', pointRadius: Math.max(4, Math.round(150 / ratio.x.length)), backgroundColor: color((lo + Math.min(1, hi)) / 2), borderWidth: 0 };
+          }),
+        },
+        options: { ...base, scales: { x: axis('a: direction d1 (filter-normalized)', { min: -lim * 1.1, max: lim * 1.1 }), y: axis('b: direction d2 (filter-normalized)', { min: -lim * 1.1, max: lim * 1.1 }) } },
+      },
+    });
+  }
   if (has('weight_norm')) {
     charts.push({
       id: 'weights',

@@ -27,6 +27,7 @@ export interface RunReportData {
     readonly slice: { x: number[]; loss: (number | null)[]; accuracy: (number | null)[] | null } | null;
     readonly contour: { levels: ContourLevel[]; min: [number, number] | null; range: number } | null;
     readonly pca: { levels: ContourLevel[] } | null;
+    readonly ratio: { x: number[]; y: number[]; ratio: (number | null)[][] } | null;
     readonly probeSize: number | null;
   } | null;
   /** Sentences about what this run lacks (a crash, a measurement that never ran). */
@@ -154,6 +155,7 @@ function surfacesOf(raw: Rec | null): RunReportData['surfaces'] {
     slice: slice && Array.isArray(slice['x']) ? { x: slice['x'], loss: slice['loss'], accuracy: slice['accuracy'] ?? null } : null,
     contour: surface === null ? null : { levels: surface.levels, min, range: Math.max(...surface.x.map(Math.abs)) },
     pca: pca === null ? null : { levels: pca.levels },
+    ratio: raw['ratio'] && Array.isArray((raw['ratio'] as Rec)['ratio']) ? { x: (raw['ratio'] as Rec)['x'], y: (raw['ratio'] as Rec)['y'], ratio: (raw['ratio'] as Rec)['ratio'] } : null,
     probeSize: typeof raw['probeSize'] === 'number' ? raw['probeSize'] : null,
   };
 }

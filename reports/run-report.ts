@@ -16,6 +16,7 @@ const SECTIONS: PageSection[] = [
   { id: 'evr', title: 'Explained variance of the trajectory', how: 'The share of the trajectory’s variation along each principal direction; the paper found 40–90% in the first two.' },
   { id: 'slice', title: '1-D slice at the final weights', how: 'Probe loss (left) and accuracy (right) along one filter-normalized random direction, θ_final + α·d: a flat, wide valley is a flat minimum.' },
   { id: 'contour', title: '2-D loss contours at the final weights', how: 'Level lines of the probe loss over θ_final + a·d1 + b·d2 with two filter-normalized random directions (darker = lower); closed, round contours around the center mean a convex, well-conditioned basin.' },
+  { id: 'ratio', title: '|λmin/λmax| over the 2-D plane', how: 'At each point of the same plane as the contours, the ratio of the most negative to the largest Hessian eigenvalue (the paper’s figure 7): blue regions are convex, red ones as curved down as up. Computed only when asked for (finalSurfaces.ratioMap).' },
   { id: 'weights', title: 'Weight norm and learning rate', how: 'The trainable weights’ Euclidean norm (left) and the optimizer’s learning rate (right, log scale); sharpness should be read against weight-norm growth.' },
 ];
 

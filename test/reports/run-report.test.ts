@@ -73,8 +73,9 @@ describe('run report in a real browser', () => {
 
   it('the report written at the end of fit() opens offline with every chart drawn and no console error', async () => {
     const log: string[] = [];
-    await fitRun('full', `run ${EVIL}`, 4, { finalSurfaces: { resolution: 15, sliceResolution: 21 }, log: (l: string) => log.push(l) });
-    expect(log.at(-1)).toBe('landscapeMonitor: final surfaces: 471/471 points');
+    await fitRun('full', `run ${EVIL}`, 4, { finalSurfaces: { resolution: 15, sliceResolution: 21, ratioMap: 5 }, log: (l: string) => log.push(l) });
+    expect(log.at(-1)).toBe('landscapeMonitor: final surfaces: 496/496 points');
+    expect(JSON.parse(readFileSync(`${root}/full/surfaces.json`, 'utf8')).ratio.ratio).toHaveLength(5);
     const surfaces = JSON.parse(readFileSync(`${root}/full/surfaces.json`, 'utf8'));
     expect(surfaces.surface.loss).toHaveLength(15);
     expect(surfaces.pca.coords.x.at(-1)).toBeCloseTo(0, 9);
@@ -88,7 +89,7 @@ describe('run report in a real browser', () => {
     const r = await inspect(page, file, `${root}/full.png`);
     expect(r.errors).toEqual([]);
     expect(r.requests.every((u) => u.startsWith('file://'))).toBe(true);
-    expect(r.canvases.map((c) => c.id).sort()).toEqual(['chart-contour', 'chart-evr', 'chart-hessian', 'chart-loss', 'chart-sharpness', 'chart-slice', 'chart-trajectory', 'chart-weights']);
+    expect(r.canvases.map((c) => c.id).sort()).toEqual(['chart-contour', 'chart-evr', 'chart-hessian', 'chart-loss', 'chart-ratio', 'chart-sharpness', 'chart-slice', 'chart-trajectory', 'chart-weights']);
     for (const c of r.canvases) expect(c.drawn, c.id).toBeGreaterThan(500);
     expect(r.pwned).toBe(0);
   });
@@ -120,7 +121,7 @@ describe('run report in a real browser', () => {
   });
 
   it('landscope compare overlays runs and plots sharpness against the generalization gap, in a real browser', async () => {
-    await fitRun('fast', 'lr 0.9', 4, { finalSurfaces: false });
+    await fitRun('fast', 'second run', 4, { finalSurfaces: false });
     const r = await runCli(['compare', `${root}/full`, `${root}/fast`, '--out', `${root}/compare.html`, '--png', `${root}/compare-png`]);
     expect(r.code, r.stderr).toBe(0);
     const html = readFileSync(`${root}/compare.html`, 'utf8');
