@@ -13,7 +13,7 @@ describe('README', () => {
     expect(firstBlock).toMatch(/^npm ci && npm run demo/m);
     expect(firstBlock).toMatch(/^npm ci && npm test/m);
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-    expect(pkg.scripts.demo).toMatch(/mnist-surface/);
+    expect(pkg.scripts.demo).toMatch(/paper-demo/);
     expect(readFileSync(new URL('../.ci/run', import.meta.url), 'utf8')).toMatch(/^npm test$/m);
   });
 
