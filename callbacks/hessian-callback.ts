@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ParamList } from '../src/core/param-list.js';
 import { eigenOf } from '../src/landscape/hessian.js';
-import { hvp, type ParamSelection } from '../src/model/hvp.js';
+import { hvp, type HvpOperator, type ParamSelection } from '../src/model/hvp.js';
 import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
 import type { MeasureContext, Measurement, MeasureResult } from './measurement.js';
 
@@ -35,6 +35,12 @@ export interface HessianSettings {
 export class HessianMeasurement implements Measurement {
   readonly name = 'hessian';
   private vectors: ParamList[] = [];
+  /** Built once: the operator reads the model's live weights, so it serves every epoch. */
+  private H: HvpOperator | null = null;
+  private probe: { x: tf.Tensor; y: tf.Tensor } | null = null;
+  private size = 0;
+  /** Why the operator could not be built: reported by each measurement, so training goes on. */
+  private beginError: unknown = null;
 
   constructor(private readonly settings: HessianSettings = {}, what = 'hessian') {
     const tol = settings.tol ?? 1e-3;
@@ -48,45 +54,53 @@ export class HessianMeasurement implements Measurement {
     }
   }
 
-  async measure(context: MeasureContext): Promise<MeasureResult> {
+  async begin(context: MeasureContext): Promise<void> {
     const available = context.probe.x.shape[0] as number;
-    const size = Math.min(available, this.settings.probeSize ?? 256);
-    const probe = size === available ? context.probe : { x: context.probe.x.slice(0, size), y: context.probe.y.slice(0, size) };
-    const H = hvp(context.model, probe, { params: this.settings.params ?? 'all', batchSize: context.batchSize, ...(context.loss !== undefined ? { loss: context.loss } : {}) });
+    this.size = Math.min(available, this.settings.probeSize ?? 256);
+    this.probe = this.size === available ? null : { x: context.probe.x.slice(0, this.size), y: context.probe.y.slice(0, this.size) };
     try {
-      const warm = this.settings.warmStart !== false && this.vectors.length > 0;
-      const result = await eigenOf(H, {
-        tol: this.settings.tol ?? 1e-3,
-        maxIter: this.settings.maxIter ?? 40,
-        seed: context.seed,
-        vectors: true,
-        ...(warm ? { warmStart: this.vectors } : {}),
-        trace: this.settings.trace === true,
-        traceMethod: 'hutchinson',
-        traceSamples: this.settings.traceSamples ?? 20,
-      });
-      for (const v of this.vectors) v.dispose();
-      this.vectors = [...(result.vectors?.top ?? []), ...(result.vectors?.bottom ?? [])];
-      const { vectors, ...rest } = result;
-      void vectors;
-      return {
-        record: { ...rest, warmStart: warm, probeSize: size },
-        logs: {
-          hessian_max: result.lambdaMax,
-          hessian_min: result.lambdaMin,
-          ...(result.ratio !== null ? { hessian_ratio: result.ratio } : {}),
-          ...(result.trace !== undefined ? { hessian_trace: result.trace.value } : {}),
-        },
-      };
-    } finally {
-      H.dispose();
-      if (probe !== context.probe) tf.dispose([probe.x, probe.y]);
+      this.H = hvp(context.model, this.probe ?? context.probe, { params: this.settings.params ?? 'all', batchSize: context.batchSize, ...(context.loss !== undefined ? { loss: context.loss } : {}) });
+    } catch (e) {
+      this.beginError = e;
     }
+  }
+
+  async measure(context: MeasureContext): Promise<MeasureResult> {
+    if (this.beginError !== null) throw this.beginError;
+    const H = this.H as HvpOperator;
+    const warm = this.settings.warmStart !== false && this.vectors.length > 0;
+    const result = await eigenOf(H, {
+      tol: this.settings.tol ?? 1e-3,
+      maxIter: this.settings.maxIter ?? 40,
+      seed: context.seed,
+      vectors: true,
+      ...(warm ? { warmStart: this.vectors } : {}),
+      trace: this.settings.trace === true,
+      traceMethod: 'hutchinson',
+      traceSamples: this.settings.traceSamples ?? 20,
+    });
+    for (const v of this.vectors) v.dispose();
+    this.vectors = [...(result.vectors?.top ?? []), ...(result.vectors?.bottom ?? [])];
+    const { vectors, ...rest } = result;
+    void vectors;
+    return {
+      record: { ...rest, warmStart: warm, probeSize: this.size, seed: context.seed },
+      logs: {
+        hessian_max: result.lambdaMax,
+        hessian_min: result.lambdaMin,
+        ...(result.ratio !== null ? { hessian_ratio: result.ratio } : {}),
+        ...(result.trace !== undefined ? { hessian_trace: result.trace.value } : {}),
+      },
+    };
   }
 
   end(): void {
     for (const v of this.vectors) v.dispose();
     this.vectors = [];
+    this.H?.dispose();
+    this.H = null;
+    if (this.probe !== null) tf.dispose([this.probe.x, this.probe.y]);
+    this.probe = null;
   }
 }
 

@@ -31,6 +31,8 @@ export const DEFAULT_RADII: readonly number[] = [0.1, 0.05, 0.25];
 export class SharpnessMeasurement implements Measurement {
   readonly name = 'sharpness';
   private raw: ParamList[] = [];
+  /** Built once: it evaluates whatever weights the model holds. */
+  private evaluator: ModelEvaluator | null = null;
   private readonly count: number;
   private readonly radii: readonly number[];
 
@@ -45,12 +47,13 @@ export class SharpnessMeasurement implements Measurement {
   async begin(context: MeasureContext): Promise<void> {
     const layout = modelLayout(context.model);
     this.raw = Array.from({ length: this.count }, (_, i) => randomDirection(layout, context.seed * 1000 + i));
+    const loss = resolveLoss(context.model, context.loss);
+    this.evaluator = new ModelEvaluator(context.model, context.probe, { loss: loss.fn, lossName: loss.name, batchSize: context.batchSize });
   }
 
   async measure(context: MeasureContext): Promise<MeasureResult> {
     const { model } = context;
-    const loss = resolveLoss(model, context.loss);
-    const evaluator = new ModelEvaluator(model, context.probe, { loss: loss.fn, lossName: loss.name, batchSize: context.batchSize });
+    const evaluator = this.evaluator as ModelEvaluator;
     const directions = this.raw.map((d) => normalizeForModel(model, d, { norm: 'filter', ignore: 'biasbn' }));
     try {
       const center = (await evaluator.evaluate()).loss;
@@ -76,13 +79,14 @@ export class SharpnessMeasurement implements Measurement {
       };
     } finally {
       for (const d of directions) d.dispose();
-      evaluator.dispose();
     }
   }
 
   end(): void {
     for (const d of this.raw) d.dispose();
     this.raw = [];
+    this.evaluator?.dispose();
+    this.evaluator = null;
   }
 }
 

@@ -73,7 +73,13 @@ async function fromCheckpoints(paths: readonly string[]): Promise<Snapshots> {
     for (const [k, path] of paths.entries()) {
       const weights = await loadModelShaped(model, path, `checkpoint ${k + 1}`);
       const kept = weights.tensors.filter((_, i) => trainable[i]);
-      snapshots.push(Float32Array.from((await Promise.all(kept.map((t) => t.data()))).flatMap((d) => Array.from(d as Float32Array))));
+      const flat = new Float32Array(kept.reduce((n, t) => n + t.size, 0));
+      let offset = 0;
+      for (const t of kept) {
+        flat.set((await t.data()) as Float32Array, offset);
+        offset += t.size;
+      }
+      snapshots.push(flat);
       weights.dispose();
     }
     return { snapshots, shapes: modelWeights(model).filter((w) => w.trainable).map((w) => w.variable.shape), checkpoints: [...paths] };
