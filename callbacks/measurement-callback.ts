@@ -185,7 +185,9 @@ export class MeasurementCallback extends tf.Callback {
     this.lastTrained = trained;
     const every = this.options.every ?? 1;
     const epochs = this.params?.['epochs'] as number | undefined;
-    const last = epochs !== undefined && epoch === epochs - 1;
+    // Early stopping (a callback before this one set stopTraining) also makes this the last epoch.
+    const stopping = (this.model as unknown as { stopTraining?: boolean }).stopTraining === true;
+    const last = (epochs !== undefined && epoch === epochs - 1) || stopping;
     if (!((epoch + 1) % every === 0 || last)) return;
     await this.measureEpoch(epoch, logs ?? {}, trained, last);
   }

@@ -7,7 +7,7 @@
  *
  * 1. Sharp vs flat (Li et al. 2018, section 5): the same MLP trained with a small and a large batch
  *    at the same learning rate (and, in the full demo, both again with weight decay), the large
- *    batch for more epochs so training losses end up similar.
+ *    batch until its training loss is as low as the small batch's (at most 100 epochs).
  * 2. Skip connections (section 6): a deep narrow MLP with and without residual connections (and,
  *    in the full demo, the plain net at several widths).
  * Each run writes runs/demo/<name>/ with its report; then a comparison report, a table, and the
@@ -55,6 +55,8 @@ function mlp(widths: number[], options: { residual?: boolean; weightDecay?: numb
 
 interface Row {
   name: string;
+  epochs: number;
+  trainLoss: number;
   testError: number;
   gap: number;
   sharpness: number;
@@ -66,8 +68,20 @@ interface Row {
 }
 const rows: Row[] = [];
 
+/** Stops training once the training loss reaches `target` (put it before the monitor). */
+class StopAtLoss extends tf.Callback {
+  constructor(private readonly target: number) {
+    super();
+  }
+  override async onEpochEnd(_epoch: number, logs?: tf.Logs) {
+    const value = logs?.['loss'] as unknown;
+    const loss = typeof value === 'number' ? value : ((value as tf.Tensor | undefined)?.dataSync()[0] ?? Infinity);
+    if (loss <= this.target) (this.model as unknown as { stopTraining: boolean }).stopTraining = true;
+  }
+}
+
 /** Trains one model with the monitor attached, printing progress, and records its final numbers. */
-async function run(name: string, model: tf.LayersModel, epochs: number, batchSize: number, lr: number): Promise<void> {
+async function run(name: string, model: tf.LayersModel, epochs: number, batchSize: number, lr: number, stopAtLoss?: number): Promise<void> {
   model.compile({ optimizer: tf.train.sgd(lr), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   const started = performance.now();
   const monitor = landscapeMonitor({
@@ -90,11 +104,14 @@ async function run(name: string, model: tf.LayersModel, epochs: number, batchSiz
       process.stdout.write(`  ${name}: epoch ${epoch + 1}/${epochs}, loss ${loss.toFixed(4)}, ${left.toFixed(0)} s left${process.stdout.isTTY ? '\r' : '\n'}`);
     }
   })();
-  await model.fit(x, y, { epochs, batchSize, shuffle: false, verbose: 0, validationData: [xTest, yTest], callbacks: [monitor, progress] });
+  const stop = stopAtLoss === undefined ? [] : [new StopAtLoss(stopAtLoss)];
+  await model.fit(x, y, { epochs, batchSize, shuffle: false, verbose: 0, validationData: [xTest, yTest], callbacks: [...stop, monitor, progress] });
   const last = monitor.records.at(-1) as Record<string, any>;
   const [testLoss, testAcc] = (model.evaluate(xTest, yTest) as tf.Scalar[]).map((t) => t.dataSync()[0] as number);
   const row: Row = {
     name,
+    epochs: (last['epoch'] as number) + 1,
+    trainLoss: last['logs']['loss'] as number,
     testError: 1 - (testAcc as number),
     gap: (testLoss as number) - (last['logs']['loss'] as number),
     sharpness: last['sharpness'].radii[0].mean,
@@ -110,12 +127,13 @@ async function run(name: string, model: tf.LayersModel, epochs: number, batchSiz
 }
 
 const lr = 0.1;
-console.log('\n1. Sharp vs flat minima: small vs large batch, same learning rate');
+console.log('\n1. Sharp vs flat minima: small vs large batch, same learning rate; the large batch trains until its loss is as low');
+const lossOf = (name: string) => (rows.find((r) => r.name === name) as Row).trainLoss;
 await run('small-batch', mlp([128]), quick ? 3 : 6, 32, lr);
-await run('large-batch', mlp([128]), quick ? 12 : 40, 1024, lr);
+await run('large-batch', mlp([128]), quick ? 15 : 100, 1024, lr, lossOf('small-batch'));
 if (!quick) {
   await run('small-batch-wd', mlp([128], { weightDecay: 5e-4 }), 6, 32, lr);
-  await run('large-batch-wd', mlp([128], { weightDecay: 5e-4 }), 40, 1024, lr);
+  await run('large-batch-wd', mlp([128], { weightDecay: 5e-4 }), 100, 1024, lr, lossOf('small-batch-wd'));
 }
 
 console.log('\n2. Skip connections: a deep narrow net with and without residual connections');
@@ -128,10 +146,10 @@ if (!quick) {
 
 const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
 const num = (v: number | null, digits: number) => (v === null || !Number.isFinite(v) ? 'n/a' : v.toFixed(digits));
-console.log('\nrun               test error  gap (test−train loss)  sharpness (± s.e.)       λmax     |λmin/λmax|  PCA var. (2 comp.)');
+console.log('\nrun               epochs  train loss  test error  gap (test−train loss)  sharpness (± s.e.)       λmax     |λmin/λmax|  PCA var. (2 comp.)');
 for (const r of rows) {
   console.log(
-    `${r.name.padEnd(17)} ${pct(r.testError).padStart(10)}  ${num(r.gap, 4).padStart(21)}  ${`${r.sharpness.toExponential(2)} ± ${r.sharpnessStderr.toExponential(1)}`.padStart(22)}  ${num(r.lambdaMax, 3).padStart(7)}  ${num(r.ratio, 3).padStart(11)}  ${pct(r.evr2).padStart(18)}`,
+    `${r.name.padEnd(17)} ${String(r.epochs).padStart(6)}  ${r.trainLoss.toFixed(4).padStart(10)}  ${pct(r.testError).padStart(10)}  ${num(r.gap, 4).padStart(21)}  ${`${r.sharpness.toExponential(2)} ± ${r.sharpnessStderr.toExponential(1)}`.padStart(22)}  ${num(r.lambdaMax, 3).padStart(7)}  ${num(r.ratio, 3).padStart(11)}  ${pct(r.evr2).padStart(18)}`,
   );
 }
 writeFileSync(resolve(out, 'summary.json'), JSON.stringify({ quick, backend, rows }, null, 1));

@@ -176,3 +176,26 @@ describe('snapshotCallback', () => {
     expect(() => landscapeMonitor({ probe: data(8, 2), snapshots: { keepLast: 2 } })).toThrow('landscapeMonitor: snapshots (pruning) go with trajectory: false');
   });
 });
+
+describe('landscapeMonitor and early stopping', () => {
+  beforeAll(() => useBackend('cpu'));
+
+  it('an epoch where a callback before the monitor stops training is measured in full, like the last one', async () => {
+    const model = classifier(11);
+    const train = data(64, 6);
+    const stopper = new (class extends tf.Callback {
+      override async onEpochEnd(epoch: number) {
+        if (epoch === 1) (this.model as unknown as { stopTraining: boolean }).stopTraining = true;
+      }
+    })();
+    const monitor = landscapeMonitor({ probe: data(64, 7), runDir: tmpPath('monitor-stop'), budget: 1e-6, finalSurfaces: false, report: false });
+    await model.fit(train.x, train.y, { epochs: 10, batchSize: 16, callbacks: [stopper, monitor], verbose: 0 });
+    const records = monitor.records;
+    expect(records.map((r) => r.epoch)).toEqual([-1, 0, 1]);
+    expect(records[1]?.skipped).toContain('hessian');
+    expect(records[2]?.skipped).toEqual([]);
+    expect((records[2] as any).hessian.lambdaMax).toBeGreaterThan(0);
+    const run = await readRunFolder(`${tmpPath('monitor-stop')}/${monitor.run?.id}`);
+    expect(run.run['status']).toBe('finished');
+  });
+});
