@@ -58,3 +58,6 @@ export { chartJsSource } from '../reports/chart-js-source.js';
 export { runCharts, type ReportChart } from '../reports/run-charts.js';
 export { renderChartPng } from '../reports/chart-png.js';
 export { contourLines, contourLevels, type ContourLevel } from '../reports/contour-lines.js';
+export { parseShard, shardFromEnv, shardPoints, type Shard } from './core/shard.js';
+export { readPart, mergeParts, PartWriter, jobId, jobDifference, type Part, type PartHeader, type JobComponents } from './io/grid-job.js';
+export type { GridSubset } from './core/sample-grid.js';

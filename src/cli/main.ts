@@ -13,12 +13,13 @@ import { directionsCommand } from './commands/directions.js';
 import { gateCommand } from './commands/gate.js';
 import { hessianCommand } from './commands/hessian.js';
 import { interpolateCommand } from './commands/interpolate.js';
+import { mergeCommand } from './commands/merge.js';
 import { reportCommand } from './commands/report.js';
 import { surfaceCommand } from './commands/surface.js';
 import { trajectoryCommand } from './commands/trajectory.js';
 
 /** Every command, by name. */
-export const COMMANDS: readonly Command[] = [surfaceCommand, interpolateCommand, directionsCommand, hessianCommand, trajectoryCommand, reportCommand, compareCommand, baselineCommand, gateCommand];
+export const COMMANDS: readonly Command[] = [surfaceCommand, mergeCommand, interpolateCommand, directionsCommand, hessianCommand, trajectoryCommand, reportCommand, compareCommand, baselineCommand, gateCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -29,6 +29,7 @@ export async function sampleGrid(
   axes: readonly (readonly number[])[],
   evaluate: (coords: readonly number[]) => Promise<PointValue>,
   onPoint?: (done: number, total: number) => void,
+  subset?: GridSubset,
 ): Promise<GridValues> {
   if (axes.length < 1 || axes.length > 2) throw new RangeError(`sampleGrid: ${axes.length} axes; 1 or 2 are allowed`);
   if (axes.some((a) => a.length === 0)) throw new RangeError('sampleGrid: an axis has no values');
@@ -36,16 +37,35 @@ export async function sampleGrid(
   const total = shape.reduce((a, b) => a * b, 1);
   const values: Record<string, Float64Array> = {};
   const [xs, ys] = axes as [readonly number[], readonly number[] | undefined];
-  for (let index = 0; index < total; index++) {
-    const coords = ys === undefined ? [xs[index] as number] : [xs[Math.floor(index / ys.length)] as number, ys[index % ys.length] as number];
-    const point = await evaluate(coords);
+  const store = (index: number, point: PointValue) => {
     for (const [name, v] of Object.entries(point)) {
       const column = (values[name] ??= new Float64Array(total).fill(NaN));
       if (v !== null && Number.isFinite(v)) column[index] = v;
     }
-    onPoint?.(index + 1, total);
+  };
+  for (const [index, point] of subset?.known ?? []) store(index, point);
+  const indices = subset?.indices ?? Array.from({ length: total }, (_, k) => k);
+  const todo = indices.filter((k) => !(subset?.known?.has(k) ?? false));
+  let done = indices.length - todo.length;
+  for (const index of todo) {
+    if (!(Number.isInteger(index) && index >= 0 && index < total)) throw new RangeError(`sampleGrid: point index ${index} is outside 0..${total - 1}`);
+    const coords = ys === undefined ? [xs[index] as number] : [xs[Math.floor(index / ys.length)] as number, ys[index % ys.length] as number];
+    const point = await evaluate(coords);
+    store(index, point);
+    await subset?.onValue?.(index, point);
+    onPoint?.(++done, indices.length);
   }
   return { shape, values };
+}
+
+/** Which points to evaluate, what is known already, and where each new value goes (sharded, resumable runs). */
+export interface GridSubset {
+  /** Row-major indices to cover. @default every point */
+  readonly indices?: readonly number[];
+  /** Values already computed (e.g. by an interrupted run): not evaluated again. */
+  readonly known?: ReadonlyMap<number, PointValue>;
+  /** Called after each new point, e.g. to append it to a file. */
+  readonly onValue?: (index: number, value: PointValue) => void | Promise<void>;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { assertSameLayout, linearCombination, type ParamList } from '../core/param-list.js';
-import { sampleGrid, type GridValues, type PointValue } from '../core/sample-grid.js';
+import { sampleGrid, type GridSubset, type GridValues, type PointValue } from '../core/sample-grid.js';
 import { readModelWeights, writeModelWeights } from '../model/model-weights.js';
 
 /**
@@ -26,6 +26,7 @@ export async function sampleAround(
   evaluate: () => Promise<PointValue>,
   onProgress?: (done: number, total: number) => void,
   origin?: ParamList,
+  subset?: GridSubset,
 ): Promise<GridValues> {
   const original = readModelWeights(model);
   try {
@@ -43,6 +44,7 @@ export async function sampleAround(
         return evaluate();
       },
       onProgress,
+      subset,
     );
   } finally {
     writeModelWeights(model, original);

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { linspace, type AxisRange } from '../core/grid.js';
 import { assertSameLayout, linearCombination, type ParamList } from '../core/param-list.js';
-import { toNested } from '../core/sample-grid.js';
+import { toNested, type GridSubset } from '../core/sample-grid.js';
 import { ModelEvaluator } from '../model/evaluator.js';
 import type { LossFn } from '../model/losses.js';
 import { resolveLoss } from '../model/model-loss.js';
@@ -30,6 +30,8 @@ export interface SurfaceOptions {
   readonly loss?: string | LossFn;
   /** Called after each grid point. */
   readonly onProgress?: (done: number, total: number) => void;
+  /** Only some points, some known already, each new one reported (sharded and resumable runs). */
+  readonly subset?: GridSubset;
 }
 
 /** A 1-D or 2-D landscape; `loss[i][j]` is at `(x[i], y[j])`, `loss[i]` at `x[i]` for 1-D. */
@@ -120,7 +122,7 @@ async function sampleAlong(
   data: Dataset,
   directions: readonly ParamList[],
   axes: number[][],
-  options: { batchSize?: number; loss?: string | LossFn; onProgress?: (done: number, total: number) => void },
+  options: { batchSize?: number; loss?: string | LossFn; onProgress?: (done: number, total: number) => void; subset?: GridSubset },
   origin?: ParamList,
 ): Promise<SurfaceResult> {
   const loss = resolveLoss(model, options.loss);
@@ -128,9 +130,9 @@ async function sampleAlong(
   const evaluator = new ModelEvaluator(model, data, { loss: loss.fn, lossName: loss.name, batchSize });
   const started = performance.now();
   try {
-    const values = await sampleAround(model, directions, axes, async () => ({ ...(await evaluator.evaluate()) }), options.onProgress, origin);
+    const values = await sampleAround(model, directions, axes, async () => ({ ...(await evaluator.evaluate()) }), options.onProgress, origin, options.subset);
     const seconds = (performance.now() - started) / 1000;
-    const points = values.shape.reduce((a, b) => a * b, 1);
+    const points = options.subset?.indices?.length ?? values.shape.reduce((a, b) => a * b, 1);
     return {
       x: axes[0] as number[],
       ...(axes.length === 2 ? { y: axes[1] as number[] } : {}),

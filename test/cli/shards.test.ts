@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { fixturePath, tmpPath } from '../helpers/fixture.js';
+
+const root = tmpPath('shards');
+const common = ['--model', fixturePath('model/model.json'), '--x', fixturePath('data/x.npy'), '--y', fixturePath('data/y.npy'), '--seed', '3', '--backend', 'cpu'];
+const read = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
+
+describe('sharded and resumable surfaces', () => {
+  beforeAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('landscope surface as 3 shards merged by landscope merge equals the single-process run, value for value', async () => {
+    const grid = ['--xrange=-1:1:9', '--yrange=-1:1:7'];
+    expect((await runCli(['surface', ...common, ...grid, '--out', `${root}/single.json`])).code).toBe(0);
+    for (const i of [0, 1, 2]) {
+      const r = await runCli(['surface', ...common, ...grid, '--shard', `${i}/3`, '--out', `${root}/parts`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`shard ${i}/3: (21|20) of 63 points`));
+    }
+    const merged = await runCli(['merge', `${root}/parts`, '--out', `${root}/merged.json`]);
+    expect(merged.code, merged.stderr).toBe(0);
+    const a = read(`${root}/single.json`);
+    const b = read(`${root}/merged.json`);
+    expect(b.loss).toEqual(a.loss);
+    expect(b.accuracy).toEqual(a.accuracy);
+    expect(b.x).toEqual(a.x);
+    expect(b.meta.merged).toMatchObject({ parts: 3, shards: 3 });
+  });
+
+  it('landscope merge reports missing shards and refuses parts of another job', async () => {
+    const grid = ['--xrange=-1:1:5', '--yrange=-1:1:5'];
+    await runCli(['surface', ...common, ...grid, '--shard', '0/2', '--out', `${root}/half`]);
+    const missing = await runCli(['merge', `${root}/half`, '--out', `${root}/x.json`]);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toMatch(/merge: 12 of 25 points are missing \(\(x\[0\], y\[1\]\), .*; 1 of 2 shards present/);
+    // Shard 1 of a job with another direction seed.
+    const other = ['--model', fixturePath('model/model.json'), '--x', fixturePath('data/x.npy'), '--y', fixturePath('data/y.npy'), '--seed', '4', '--backend', 'cpu'];
+    await runCli(['surface', ...other, ...grid, '--shard', '1/2', '--out', `${root}/half`]);
+    const mixed = await runCli(['merge', `${root}/half`]);
+    expect(mixed.code).toBe(3);
+    expect(mixed.stderr).toMatch(/part-1-of-2\.jsonl belongs to another job than .*part-0-of-2\.jsonl \(they differ in: dirX, dirY\)/);
+  });
+
+  it('a surface killed mid-way resumes where it stopped, computes no point twice, and gives the same result', async () => {
+    const grid = ['--xrange=-1:1:25', '--yrange=-1:1:25'];
+    expect((await runCli(['surface', ...common, ...grid, '--out', `${root}/reference.json`])).code).toBe(0);
+    const out = `${root}/resumed.json`;
+    const bin = new URL('../../dist/src/cli/bin.js', import.meta.url).pathname;
+    const child = spawn('node', [bin, 'surface', ...common, ...grid, '--out', out], { stdio: 'ignore' });
+    const partial = `${out}.partial.jsonl`;
+    for (let t = 0; t < 600; t++) {
+      if (existsSync(partial) && readFileSync(partial, 'utf8').split('\n').length > 60) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    const done = readFileSync(partial, 'utf8').trim().split('\n').length - 1;
+    expect(done).toBeGreaterThan(50);
+    expect(done).toBeLessThan(625);
+    const again = await runCli(['surface', ...common, ...grid, '--out', out]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(new RegExp(`resuming: ${done} of 625 points already done`));
+    // Progress lines count from the resumed points: the first new point is number done + 1.
+    expect(again.stderr).not.toMatch(/surface: 1\/625 points/);
+    expect(read(out).loss).toEqual(read(`${root}/reference.json`).loss);
+    expect(existsSync(partial)).toBe(false);
+  });
+
+  it('a changed input refuses to resume and says which', async () => {
+    const out = `${root}/changed.json`;
+    const grid = ['--xrange=-1:1:3', '--yrange=-1:1:3'];
+    // A partial file left by a run with another seed.
+    await runCli(['surface', ...common, ...grid, '--shard', '0/1', '--out', `${root}/tmp-parts`]);
+    const part = readFileSync(`${root}/tmp-parts/part-0-of-1.jsonl`, 'utf8').split('\n');
+    writeFileSync(`${out}.partial.jsonl`, `${part[0]}\n${part[1]}\n`);
+    const r = await runCli(['surface', ...common.map((a) => (a === '3' ? '5' : a)), ...grid, '--out', out]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/changed\.json\.partial\.jsonl holds results of another job \(it differs in: dirX, dirY\); refusing to resume/);
+  });
+});
