@@ -32,6 +32,19 @@ describe('sharded and resumable surfaces', () => {
     expect(b.meta.merged).toMatchObject({ parts: 3, shards: 3 });
   });
 
+  it('landscope surface --workers 2 equals --workers 1 value for value', async () => {
+    const grid = ['--xrange=-1:1:11', '--yrange=-1:1:11'];
+    const one = await runCli(['surface', ...common, ...grid, '--workers', '1', '--out', `${root}/w1.json`]);
+    const two = await runCli(['surface', ...common, ...grid, '--workers', '2', '--out', `${root}/w2.json`]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(two.code, two.stderr).toBe(0);
+    const a = read(`${root}/w1.json`);
+    const b = read(`${root}/w2.json`);
+    expect(b.meta.workers).toBe(2);
+    expect(b.loss).toEqual(a.loss);
+    expect(b.accuracy).toEqual(a.accuracy);
+  });
+
   it('landscope merge reports missing shards and refuses parts of another job', async () => {
     const grid = ['--xrange=-1:1:5', '--yrange=-1:1:5'];
     await runCli(['surface', ...common, ...grid, '--shard', '0/2', '--out', `${root}/half`]);

@@ -1,15 +1,19 @@
+import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 /** `landscope surface`: a 1-D slice or 2-D surface of the loss around a checkpoint. */
+import { availableParallelism } from 'node:os';
+import * as tf from '@tensorflow/tfjs';
 import { linspace } from '../../core/grid.js';
 import type { ParamList } from '../../core/param-list.js';
-import type { PointValue } from '../../core/sample-grid.js';
+import { toNested, type PointValue } from '../../core/sample-grid.js';
 import { parseShard, shardFromEnv, shardPoints } from '../../core/shard.js';
 import { LandscopeError } from '../../errors.js';
 import { readArtifact } from '../../io/artifact.js';
 import { jobDifference, jobId, PartWriter, readPart, sha256, type JobComponents, type PartHeader } from '../../io/grid-job.js';
 import { readInputFile } from '../../io/read-input-file.js';
-import { surface } from '../../landscape/surface.js';
+import { surface, type SurfaceResult } from '../../landscape/surface.js';
+import type { SurfaceJobSpec } from '../surface-job.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { Flags, parseFlags } from '../flags.js';
@@ -20,7 +24,7 @@ import { LANDSCOPE_VERSION } from '../../version.js';
 
 const usage = `landscope surface --model M --x X.npy --y Y.npy --xrange=MIN:MAX:NUM [--yrange=MIN:MAX:NUM]
     [--dir-x D1] [--dir-y D2] [--seed S] ${NORMALIZATION_HELP}
-    [--batch-size 256] [--loss NAME] [--out surface.json] [--shard i/n [--shard-count n]]
+    [--batch-size 256] [--loss NAME] [--out surface.json] [--shard i/n [--shard-count n]] [--workers N]
 
   Loss and accuracy at θ + a·d1 (1-D, --xrange only) or θ + a·d1 + b·d2 (2-D, with --yrange) over
   the whole data set, in inference mode. Directions come from --dir-x/--dir-y (model-shaped weight
@@ -32,9 +36,47 @@ const usage = `landscope surface --model M --x X.npy --y Y.npy --xrange=MIN:MAX:
   same command continues where it stopped (a changed model, data, direction, grid or setting refuses
   to resume, and says which). --shard i/n computes every n-th point from i into OUT/part-i-of-n.jsonl
   (also read from JOB_COMPLETION_INDEX with --shard-count, or SLURM_ARRAY_TASK_ID/COUNT);
-  'landscope merge OUT' joins the parts.`;
+  'landscope merge OUT' joins the parts. --workers N evaluates points on N worker threads, each with
+  its own backend (default: the number of cores for grids of 100 points or more, else 1); the result
+  is identical, value for value, to a single-threaded run.`;
 
-const spec = { ...MODEL_DATA_FLAGS, ...PLANE_FLAGS, shard: { type: 'string' }, 'shard-count': { type: 'string' } } as const;
+const spec = { ...MODEL_DATA_FLAGS, ...PLANE_FLAGS, shard: { type: 'string' }, 'shard-count': { type: 'string' }, workers: { type: 'string' } } as const;
+
+/** Grids smaller than this run in one thread unless --workers says otherwise (threads take a second to start). */
+const POOL_THRESHOLD = 100;
+
+/**
+ * Evaluates points on a pool of worker threads (piscina), each with its own backend instance,
+ * handing out small batches of points from one queue; each result is stored as it arrives.
+ */
+async function evaluatePooled(jobSpec: SurfaceJobSpec, todo: readonly number[], workers: number, onPoint: (k: number, v: PointValue) => Promise<void>): Promise<void> {
+  const { Piscina } = await import('piscina');
+  // Worker threads run compiled JavaScript: from the TypeScript sources (tests), use the build's.
+  const fromSource = import.meta.url.endsWith('.ts');
+  const worker = new URL(fromSource ? '../../../dist/src/cli/surface-worker.js' : '../surface-worker.js', import.meta.url);
+  if (!existsSync(worker)) throw new LandscopeError('FILE_NOT_FOUND', `--workers: the worker module ${worker.pathname} is missing (run npm run build)`);
+  const pool = new Piscina({ filename: worker.href, minThreads: workers, maxThreads: workers });
+  const size = Math.max(1, Math.min(16, Math.ceil(todo.length / (workers * 6))));
+  const batches: number[][] = [];
+  for (let i = 0; i < todo.length; i += size) batches.push(todo.slice(i, i + size));
+  let chain = Promise.resolve();
+  try {
+    await Promise.all(
+      batches.map((indices) =>
+        pool.run({ spec: jobSpec, indices }).then((pairs: [number, PointValue][]) => {
+          // Results are written in arrival order, one at a time.
+          chain = chain.then(async () => {
+            for (const [k, v] of pairs) await onPoint(k, v);
+          });
+          return chain;
+        }),
+      ),
+    );
+    await chain;
+  } finally {
+    await pool.destroy();
+  }
+}
 
 function parseShardFlag(text: string) {
   try {
@@ -109,7 +151,41 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
     const header: PartHeader = { kind: 'landscope-grid-part', job, components, shard: shard ?? { index: 0, count: 1 }, total, ...axes, meta: { kind: dirY === undefined ? '1d' : '2d', model: inputs.modelPath, data: { x: inputs.xPath, y: inputs.yPath }, directions: { x: dirX.source, ...(dirY !== undefined ? { y: dirY.source } : {}) }, norm: normalization.norm, ignore: normalization.ignore, loss: inputs.loss.label, batchSize, backend } };
     if (partPath !== undefined) await mkdir(dirname(partPath), { recursive: true });
     const writer = partPath === undefined ? null : await PartWriter.open(partPath, header, previous !== null);
-    let result;
+    const workers = flags.integer('workers', total >= POOL_THRESHOLD ? availableParallelism() : 1, 1, 256) as number;
+    let result: SurfaceResult;
+    if (workers > 1) {
+      const jobSpec: SurfaceJobSpec = { modelPath: inputs.modelPath, xPath: inputs.xPath, yPath: inputs.yPath, loss: inputs.lossOption, dirX: flags.string('dir-x'), dirY: flags.string('dir-y'), seed, normalization, xRange, yRange, batchSize, backend };
+      const values = new Map(known);
+      const todo = (indices ?? Array.from({ length: total }, (_, k) => k)).filter((k) => !known.has(k));
+      const report = progressReporter('surface', io.stderr, io.isTTY);
+      const covered = indices?.length ?? total;
+      let done = covered - todo.length;
+      const started = performance.now();
+      try {
+        await evaluatePooled(jobSpec, todo, workers, async (k, v) => {
+          values.set(k, v);
+          await writer?.append(k, v);
+          report(++done, covered);
+        });
+      } finally {
+        await writer?.close();
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const shape = yRange === undefined ? [xRange.num] : [xRange.num, yRange.num];
+      const column = (name: string) => {
+        const flat = new Float64Array(total).fill(NaN);
+        for (const [k, v] of values) if (typeof v[name] === 'number') flat[k] = v[name] as number;
+        return toNested(flat, shape);
+      };
+      const hasAccuracy = [...values.values()].some((v) => typeof v['accuracy'] === 'number');
+      result = {
+        x: axes.x,
+        ...(axes.y !== undefined ? { y: axes.y } : {}),
+        loss: column('loss'),
+        accuracy: hasAccuracy ? column('accuracy') : null,
+        meta: { dataSize: data.x.shape[0] as number, batchSize, loss: inputs.loss.label, backend, points: todo.length, seconds, pointsPerSecond: todo.length / seconds, tfjsVersion: tf.version.tfjs, workers } as SurfaceResult['meta'],
+      };
+    } else
     try {
       result = await surface(model, data, {
         directions,
