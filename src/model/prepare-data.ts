@@ -61,11 +61,12 @@ export function prepareData(
   const badLabels = (why: string): never => {
     throw new LandscopeError('LABEL_SHAPE', `${sources.y}: ${why}; the model's output is [${outputShape.map((d) => d ?? 'N')}] (expected ${expect})`);
   };
-  const values = Array.from(y.data as ArrayLike<number | bigint>, Number);
+  const values = y.data instanceof Float32Array || y.data instanceof Float64Array || y.data instanceof Int32Array ? Array.from(y.data) : Array.from(y.data as ArrayLike<number | bigint>, Number);
   const matchesOutput = y.shape.length === outputShape.length && outputShape.every((d, i) => i === 0 || d === null || d === y.shape[i]);
   const isIds = classes > 1 && (y.shape.length === 1 || (y.shape.length === 2 && y.shape[1] === 1));
 
-  const xTensor = tf.tensor(Float32Array.from(x.data as ArrayLike<number | bigint>, Number), [...x.shape], 'float32');
+  const xValues = x.data instanceof Float32Array ? x.data : Float32Array.from(x.data as ArrayLike<number | bigint>, Number);
+  const xTensor = tf.tensor(xValues, [...x.shape], 'float32');
   const ids = (): Int32Array => {
     const out = new Int32Array(values.length);
     values.forEach((v, i) => {
