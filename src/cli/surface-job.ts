@@ -9,7 +9,9 @@ import { linspace } from '../core/grid.js';
 import type { IgnoreKind, NormKind } from '../core/normalize-direction.js';
 import type { ParamList } from '../core/param-list.js';
 import type { PointValue } from '../core/sample-grid.js';
+import { eigenOf, hessianPoint } from '../landscape/hessian.js';
 import { sampleAround } from '../landscape/sample-around.js';
+import { hvp } from '../model/hvp.js';
 import { ModelEvaluator } from '../model/evaluator.js';
 import { loadDirection, type ModelInputs } from './inputs.js';
 
@@ -67,6 +69,49 @@ export async function openSurfaceJob(inputs: ModelInputs, spec: SurfaceJobSpec):
     dispose: () => {
       for (const d of directions) d.dispose();
       evaluator.dispose();
+    },
+  };
+}
+
+/** A ratio-map job: the surface job's description plus the Lanczos settings. */
+export interface HessianJobSpec extends SurfaceJobSpec {
+  readonly params: 'all' | 'kernels';
+  readonly top: number;
+  readonly bottom: number;
+  readonly tol: number;
+  readonly maxIter: number;
+  readonly lanczosSeed: number;
+}
+
+/**
+ * Opens a ratio-map job: at each point, λmax, λmin, |λmin/λmax|, the largest residual and whether
+ * Lanczos converged (the same values `hessianMap` gives).
+ */
+export async function openHessianJob(inputs: ModelInputs, spec: HessianJobSpec): Promise<OpenSurfaceJob> {
+  const { model, data } = inputs;
+  const directions: ParamList[] = [(await loadDirection(model, spec.dirX, spec.seed, '--dir-x', spec.normalization)).direction];
+  if (spec.yRange !== undefined) directions.push((await loadDirection(model, spec.dirY, spec.seed + 1, '--dir-y', spec.normalization)).direction);
+  const H = hvp(model, data, { params: spec.params, batchSize: spec.batchSize, ...(spec.loss !== undefined ? { loss: spec.loss } : {}) });
+  const axes = [linspace(spec.xRange), ...(spec.yRange !== undefined ? [linspace(spec.yRange)] : [])];
+  const options = { top: spec.top, bottom: spec.bottom, tol: spec.tol, maxIter: spec.maxIter, seed: spec.lanczosSeed };
+  return {
+    axes,
+    accuracyKind: 'none',
+    size: data.x.shape[0] as number,
+    evaluate: async (indices, onPoint) => {
+      const values = new Map<number, PointValue>();
+      await sampleAround(model, directions, axes, async () => hessianPoint(await eigenOf(H, options)), undefined, undefined, {
+        indices,
+        onValue: async (k, v) => {
+          values.set(k, v);
+          await onPoint?.(k, v);
+        },
+      });
+      return values;
+    },
+    dispose: () => {
+      for (const d of directions) d.dispose();
+      H.dispose();
     },
   };
 }

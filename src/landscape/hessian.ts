@@ -181,6 +181,11 @@ async function traceOf(H: HvpOperator, options: HessianOptions, seed: number): P
   return { value: estimate.trace, stderr: estimate.stderr, method: exact ? 'exact' : 'hutchinson', samples: estimate.samples, hvps: H.count() - before };
 }
 
+/** A ratio map's values at one point: λmax, λmin, |λmin/λmax|, the largest residual, converged (1) or not (0). */
+export function hessianPoint(r: HessianResult): { lambdaMax: number; lambdaMin: number; ratio: number | null; residual: number; converged: number } {
+  return { lambdaMax: r.lambdaMax, lambdaMin: r.lambdaMin, ratio: r.ratio, residual: Math.max(...r.residuals.top, ...r.residuals.bottom), converged: r.converged ? 1 : 0 };
+}
+
 /** Options of `hessianMap`. */
 export interface HessianMapOptions extends HessianOptions {
   /** Two directions in the model's layout (e.g. filter-normalized). */
@@ -219,14 +224,7 @@ export async function hessianMap(model: tf.LayersModel, data: Dataset, options: 
       options.directions,
       axes,
       async () => {
-        const r = await eigenOf(H, { ...options, trace: false, vectors: false });
-        return {
-          lambdaMax: r.lambdaMax,
-          lambdaMin: r.lambdaMin,
-          ratio: r.ratio,
-          residual: Math.max(...r.residuals.top, ...r.residuals.bottom),
-          converged: r.converged ? 1 : 0,
-        };
+        return hessianPoint(await eigenOf(H, { ...options, trace: false, vectors: false }));
       },
       options.onProgress,
     );

@@ -104,7 +104,7 @@ describe('landscope CLI', () => {
       ['unknown backend', [...base, '--backend', 'webgpu'], 2, /--backend: 'webgpu' is not one of tensorflow, wasm, cpu/],
       ['bad batch size', [...base, '--batch-size', '0'], 2, /--batch-size: '0' is not an integer from 1/],
       ['unknown loss', [...base, '--loss', 'hinge'], 2, /--loss: 'hinge' is not a known loss/],
-      ['unknown command', ['surfaces'], 2, /unknown command 'surfaces'; commands: surface, interpolate, directions/],
+      ['unknown command', ['surfaces'], 2, /unknown command 'surfaces'; commands: surface, merge, interpolate, directions/],
     ];
     beforeAll(async () => {
       await writeFile(out('empty-x.npy'), formatNpy({ dtype: 'float32', shape: [0, 8], data: new Float32Array(0) }));

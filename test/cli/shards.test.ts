@@ -96,3 +96,20 @@ describe('sharded and resumable surfaces', () => {
     expect(r.stderr).toMatch(/changed\.json\.partial\.jsonl holds results of another job \(it differs in: dirX, dirY\); refusing to resume/);
   });
 });
+
+describe('ratio maps on workers and shards', () => {
+  it('landscope hessian --xrange/--yrange gives the same map on 2 workers and as 2 merged shards', async () => {
+    const map = ['hessian', '--model', fixturePath('model/model.json'), '--x', fixturePath('data/x.npy'), '--y', fixturePath('data/y.npy'), '--dir-x', fixturePath('dirs/d1/model.json'), '--dir-y', fixturePath('dirs/d2/model.json'), '--xrange=-1:1:3', '--yrange=-1:1:3', '--tol', '1e-4', '--max-iter', '200', '--backend', 'cpu'];
+    const one = await runCli([...map, '--workers', '1', '--out', `${root}/map1.json`]);
+    expect(one.code, one.stderr).toBe(0);
+    const two = await runCli([...map, '--workers', '2', '--out', `${root}/map2.json`]);
+    expect(two.code, two.stderr).toBe(0);
+    expect(read(`${root}/map2.json`).ratio).toEqual(read(`${root}/map1.json`).ratio);
+    for (const i of [0, 1]) expect((await runCli([...map, '--workers', '1', '--shard', `${i}/2`, '--out', `${root}/map-parts`])).code).toBe(0);
+    const merged = await runCli(['merge', `${root}/map-parts`, '--out', `${root}/map-merged.json`]);
+    expect(merged.code, merged.stderr).toBe(0);
+    const m = read(`${root}/map-merged.json`);
+    const ref = read(`${root}/map1.json`);
+    for (const key of ['lambdaMax', 'lambdaMin', 'ratio', 'converged']) expect(m[key], key).toEqual(ref[key]);
+  });
+});

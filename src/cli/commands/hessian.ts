@@ -1,21 +1,23 @@
 /** `landscope hessian`: extreme Hessian eigenvalues at a checkpoint, or their ratio over a plane. */
-import type { ParamList } from '../../core/param-list.js';
-import { hessianEigen, hessianMap, TRACE_METHODS, type TraceMethod } from '../../landscape/hessian.js';
+import { hessianEigen, TRACE_METHODS, type TraceMethod } from '../../landscape/hessian.js';
 import { PARAM_SELECTIONS, type ParamSelection } from '../../model/hvp.js';
 import { modelWeights } from '../../model/model-weights.js';
 import { LANDSCOPE_VERSION } from '../../version.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { Flags, parseFlags } from '../flags.js';
-import { disposeInputs, loadDirection, loadModelInputs, MODEL_DATA_FLAGS, NORMALIZATION_HELP, normalizationFlags, PLANE_FLAGS } from '../inputs.js';
+import { disposeInputs, loadModelInputs, MODEL_DATA_FLAGS, NORMALIZATION_HELP, normalizationFlags, PLANE_FLAGS } from '../inputs.js';
+import { finishGrid, GRID_FLAGS, gridColumn, runGrid } from '../grid-runner.js';
+import { openHessianJob, type HessianJobSpec } from '../surface-job.js';
+import { jobComponents } from './surface.js';
 import { emitJson } from '../output.js';
-import { progressReporter } from '../progress.js';
 
 const usage = `landscope hessian --model M --x X.npy --y Y.npy [--params all|kernels] [--top 1] [--bottom 1]
     [--trace] [--trace-method auto|exact|hutchinson] [--trace-samples 100] [--tol 1e-3] [--max-iter 80]
     [--lanczos-seed 0] [--batch-size 256] [--loss NAME] [--out hessian.json]
 landscope hessian --model M --x X.npy --y Y.npy --xrange=MIN:MAX:NUM --yrange=MIN:MAX:NUM
     [--dir-x D1] [--dir-y D2] [--seed S] ${NORMALIZATION_HELP} [same options] [--out ratio-map.json]
+    [--workers N] [--shard i/n [--shard-count n]]   (as for 'landscope surface': resumable, shardable)
 
   Exact Hessian-vector products (double backpropagation with second-order-correct gradients, in
   inference mode, over the whole data set) and Lanczos with full reorthogonalization: the
@@ -29,6 +31,7 @@ landscope hessian --model M --x X.npy --y Y.npy --xrange=MIN:MAX:NUM --yrange=MI
 const spec = {
   ...MODEL_DATA_FLAGS,
   ...PLANE_FLAGS,
+  ...GRID_FLAGS,
   params: { type: 'string' },
   top: { type: 'string' },
   bottom: { type: 'string' },
@@ -68,7 +71,7 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
 
   const inputs = await loadModelInputs(flags);
   const { model, data } = inputs;
-  const owned: ParamList[] = [];
+  let mapJob: { dispose(): void } | undefined;
   try {
     const covered = modelWeights(model).filter((w) => w.trainable && (params === 'all' || w.variable.rank >= 2));
     const n = covered.reduce((s, w) => s + w.variable.size, 0);
@@ -86,24 +89,36 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
       }
       return ExitCode.Ok;
     }
-    const dirX = await loadDirection(model, flags.string('dir-x'), seed, '--dir-x', normalization);
-    owned.push(dirX.direction);
-    const dirY = await loadDirection(model, flags.string('dir-y'), seed + 1, '--dir-y', normalization);
-    owned.push(dirY.direction);
-    const map = await hessianMap(model, data, {
-      ...options,
-      trace: false,
-      directions: [dirX.direction, dirY.direction],
-      xRange,
-      yRange,
-      onProgress: progressReporter('hessian map', io.stderr, io.isTTY),
+    const jobSpec: HessianJobSpec = { modelPath: inputs.modelPath, xPath: inputs.xPath, yPath: inputs.yPath, loss: inputs.lossOption, dirX: flags.string('dir-x'), dirY: flags.string('dir-y'), seed, normalization, xRange, yRange, batchSize, backend, params, top, bottom, tol, maxIter, lanczosSeed };
+    const job = await openHessianJob(inputs, jobSpec);
+    mapJob = job;
+    const sources = { x: flags.string('dir-x') !== undefined ? { file: flags.string('dir-x') as string } : { seed }, y: flags.string('dir-y') !== undefined ? { file: flags.string('dir-y') as string } : { seed: seed + 1 } };
+    const total = xRange.num * yRange.num;
+    const axes = { x: job.axes[0] as number[], y: job.axes[1] as number[] };
+    const meta = { ...common, kind: 'hessian-map', directions: sources, norm: normalization.norm, ignore: normalization.ignore, options: { ...options, loss: inputs.lossOption ?? null } };
+    const outcome = await runGrid(io, flags, out, {
+      label: 'hessian map',
+      total,
+      axes,
+      components: { ...(await jobComponents(inputs, flags, { dirX: sources.x, dirY: sources.y, normalization, xRange, yRange, batchSize, backend })), lanczos: JSON.stringify({ params, top, bottom, tol, maxIter, lanczosSeed }) },
+      meta,
+      worker: { kind: 'hessian', ...jobSpec },
+      inProcess: async (subset) => void (await job.evaluate(subset.indices ?? [], subset.onValue)),
     });
+    if (outcome.shard !== undefined) {
+      io.stdout(`hessian map: shard ${outcome.shard.index}/${outcome.shard.count}: ${outcome.covered} of ${total} points (${outcome.resumed} resumed) -> ${outcome.partPath}\n`);
+      return ExitCode.Ok;
+    }
+    const shape = [xRange.num, yRange.num];
+    const column = (name: string) => gridColumn(outcome.values, shape, name) as (number | null)[][];
+    const map = { ...axes, lambdaMax: column('lambdaMax'), lambdaMin: column('lambdaMin'), ratio: column('ratio'), residual: column('residual'), converged: column('converged'), seconds: outcome.seconds };
     const notConverged = map.converged.flat().filter((c) => c === 0).length;
-    await emitJson(io, out, { ...map, meta: { ...common, kind: 'hessian-map', directions: { x: dirX.source, y: dirY.source }, norm: normalization.norm, ignore: normalization.ignore, options: { ...options, loss: inputs.lossOption ?? null }, notConverged } }, (where) => `hessian map: ${map.x.length}x${map.y.length} points, ${map.hvps} HVPs, ${map.seconds.toFixed(2)} s on ${backend} -> ${where}`);
+    await emitJson(io, out, { ...map, meta: { ...meta, notConverged, workers: outcome.workers } }, (where) => `hessian map: ${map.x.length}x${map.y.length} points, ${outcome.seconds.toFixed(2)} s${outcome.workers > 1 ? ` on ${outcome.workers} workers` : ''} on ${backend} -> ${where}`);
+    await finishGrid(outcome);
     if (notConverged > 0) io.stderr(`landscope hessian: warning: Lanczos did NOT converge at ${notConverged} points (see 'converged' and 'residual' in the output)\n`);
     return ExitCode.Ok;
   } finally {
-    for (const d of owned) d.dispose();
+    mapJob?.dispose();
     disposeInputs(inputs);
   }
 }

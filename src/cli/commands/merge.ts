@@ -13,7 +13,7 @@ import { emitJson } from '../output.js';
 const usage = `landscope merge PARTS_DIR [--out surface.json]
 
   Joins the part files (part-i-of-n.jsonl) that 'landscope surface --shard i/n --out PARTS_DIR'
-  wrote — on this machine or copied from others — into the full surface, in the same format as an
+  (or 'landscope hessian --xrange … --yrange … --shard i/n') wrote — on this machine or copied from others — into the full surface, in the same format as an
   unsharded run. Parts of different jobs (another model, data, direction, grid or setting) are
   refused, naming what differs; missing points are reported (exit 3) rather than written as gaps.`;
 
@@ -43,12 +43,14 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
     return toNested(flat, shape);
   };
-  const hasAccuracy = [...points.values()].some((v) => typeof v['accuracy'] === 'number');
+  // Every value the parts hold: loss and accuracy for surfaces, λmax, λmin, ratio, … for ratio maps.
+  const columns = [...new Set([...points.values()].flatMap((v) => Object.keys(v)))];
+  const isSurface = columns.includes('loss');
   const result = {
     x: header.x,
     ...(header.y !== undefined ? { y: header.y } : {}),
-    loss: column('loss'),
-    accuracy: hasAccuracy ? column('accuracy') : null,
+    ...Object.fromEntries(columns.map((n) => [n, column(n)])),
+    ...(isSurface && !columns.includes('accuracy') ? { accuracy: null } : {}),
     meta: { ...header.meta, points: header.total, merged: { job: header.job, parts: names.length, shards: header.shard.count }, landscopeVersion: LANDSCOPE_VERSION, createdAt: new Date().toISOString() },
   };
   await emitJson(io, flags.string('out'), result, (where) => `merge: ${names.length} parts, ${header.total} points -> ${where}`);
