@@ -29,7 +29,7 @@ describe('the paper demo (npm run demo -- --quick)', () => {
     expect(summary.rows.map((r: { name: string }) => r.name)).toEqual(runs);
     expect(summary.rows[0].testError).toBeLessThan(0.3); // real digits, really trained
     expect(JSON.parse(readFileSync(`${out}/baseline.json`, 'utf8')).kind).toBe('landscope-baseline');
-    expect(stdout).toMatch(/run\s+test error\s+gap/);
+    expect(stdout).toMatch(/run\s+epochs\s+train loss\s+test error\s+gap/);
     expect(stdout).toMatch(/gate exit code [01] \((passed|regression: the large-batch run is sharper)\)/);
     expect(stdout).toMatch(/small-batch: epoch 3\/3, loss \d\.\d{4}, \d+ s left/);
 
