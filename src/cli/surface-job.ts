@@ -40,6 +40,21 @@ export interface OpenSurfaceJob {
   dispose(): void;
 }
 
+/** `evaluate(indices)` of a job: the model is moved to each point, `value()` measures it there. */
+function evaluatorAt(model: tf.LayersModel, directions: readonly ParamList[], axes: number[][], value: () => Promise<PointValue>): OpenSurfaceJob['evaluate'] {
+  return async (indices, onPoint) => {
+    const values = new Map<number, PointValue>();
+    await sampleAround(model, directions, axes, value, undefined, undefined, {
+      indices,
+      onValue: async (k, v) => {
+        values.set(k, v);
+        await onPoint?.(k, v);
+      },
+    });
+    return values;
+  };
+}
+
 /**
  * Opens a job on already loaded inputs: normalizes its directions and prepares the evaluator.
  * @param inputs the model and data (see `loadModelInputs`), owned by the caller
@@ -55,17 +70,7 @@ export async function openSurfaceJob(inputs: ModelInputs, spec: SurfaceJobSpec):
     axes,
     accuracyKind: evaluator.accuracyKind,
     size: evaluator.size,
-    evaluate: async (indices, onPoint) => {
-      const values = new Map<number, PointValue>();
-      await sampleAround(model, directions, axes, async () => ({ ...(await evaluator.evaluate()) }), undefined, undefined, {
-        indices,
-        onValue: async (k, v) => {
-          values.set(k, v);
-          await onPoint?.(k, v);
-        },
-      });
-      return values;
-    },
+    evaluate: evaluatorAt(model, directions, axes, async () => ({ ...(await evaluator.evaluate()) })),
     dispose: () => {
       for (const d of directions) d.dispose();
       evaluator.dispose();
@@ -98,17 +103,7 @@ export async function openHessianJob(inputs: ModelInputs, spec: HessianJobSpec):
     axes,
     accuracyKind: 'none',
     size: data.x.shape[0] as number,
-    evaluate: async (indices, onPoint) => {
-      const values = new Map<number, PointValue>();
-      await sampleAround(model, directions, axes, async () => hessianPoint(await eigenOf(H, options)), undefined, undefined, {
-        indices,
-        onValue: async (k, v) => {
-          values.set(k, v);
-          await onPoint?.(k, v);
-        },
-      });
-      return values;
-    },
+    evaluate: evaluatorAt(model, directions, axes, async () => hessianPoint(await eigenOf(H, options))),
     dispose: () => {
       for (const d of directions) d.dispose();
       H.dispose();
