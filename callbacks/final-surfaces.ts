@@ -4,6 +4,7 @@
  * trajectory's first two principal directions around the final weights, where the trajectory is
  * drawn (Li et al. 2018, figures 1, 5 and 9). Written to `surfaces.json` in the run folder.
  */
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { linspace } from '../src/core/grid.js';
 import { ParamList } from '../src/core/param-list.js';
@@ -11,7 +12,7 @@ import { randomDirection } from '../src/core/random-direction.js';
 import { toNested } from '../src/core/sample-grid.js';
 import { snapshotDot } from '../src/core/snapshot-dot.js';
 import { trajectoryPca } from '../src/core/trajectory-pca.js';
-import { readSnapshotFile, type RunFolder } from '../src/io/run-folder.js';
+import { readRunFolder, readSnapshotFile, type RunFolder } from '../src/io/run-folder.js';
 import { writeAtomic } from '../src/io/write-atomic.js';
 import { normalizeForModel } from '../src/landscape/directions.js';
 import { hessianMap } from '../src/landscape/hessian.js';
@@ -20,8 +21,6 @@ import { ModelEvaluator } from '../src/model/evaluator.js';
 import { resolveLoss } from '../src/model/model-loss.js';
 import { modelLayout, modelWeights } from '../src/model/model-weights.js';
 import type { MeasureContext } from './measurement.js';
-import { readRunFolder } from '../src/io/run-folder.js';
-import { join } from 'node:path';
 
 /** Settings of the end-of-training surfaces. */
 export interface FinalSurfaceSettings {

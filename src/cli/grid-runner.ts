@@ -9,9 +9,12 @@ import { dirname, join, resolve } from 'node:path';
 import { toNested, type GridSubset, type PointValue } from '../core/sample-grid.js';
 import { parseShard, shardFromEnv, shardPoints, type Shard } from '../core/shard.js';
 import { LandscopeError } from '../errors.js';
-import { jobDifference, jobId, PartWriter, readPart, type JobComponents, type PartHeader } from '../io/grid-job.js';
+import { readArtifact } from '../io/artifact.js';
+import { jobDifference, jobId, PartWriter, readPart, sha256, type JobComponents, type PartHeader } from '../io/grid-job.js';
+import { readInputFile } from '../io/read-input-file.js';
 import { UsageError, type CliIo } from './cli-io.js';
 import type { Flags } from './flags.js';
+import type { DirectionSource, loadModelInputs } from './inputs.js';
 import { progressReporter } from './progress.js';
 import type { WorkerTask } from './surface-worker.js';
 
@@ -93,6 +96,31 @@ export async function runGrid(io: CliIo, flags: Flags, out: string | undefined, 
     await writer?.close();
   }
   return { values, shard, partPath, covered: indices.length, computed: todo.length, resumed: known.size, seconds: (performance.now() - started) / 1000, workers };
+}
+
+/** The hashes that identify a grid job: inputs, directions, grid and settings. */
+export async function jobComponents(
+  inputs: Awaited<ReturnType<typeof loadModelInputs>>,
+  flags: Flags,
+  job: { dirX: DirectionSource; dirY: DirectionSource | undefined; normalization: unknown; xRange: unknown; yRange: unknown; batchSize: number; backend: string },
+): Promise<JobComponents> {
+  const artifact = await readArtifact(inputs.modelPath, '--model');
+  const fileHash = async (path: string) => sha256(await readInputFile(path, path));
+  const direction = async (d: DirectionSource | undefined) => (d === undefined ? 'none' : 'file' in d ? sha256(JSON.stringify((await readArtifact(d.file, d.file)).json)) + (await fileHash(d.file.replace(/model\.json$/, 'weights.bin')).catch(() => '')) : `seed:${d.seed}`);
+  return {
+    model: sha256(JSON.stringify(artifact.json)) + sha256(new Uint8Array(artifact.data)),
+    x: await fileHash(inputs.xPath),
+    y: await fileHash(inputs.yPath),
+    dirX: await direction(job.dirX),
+    dirY: await direction(job.dirY),
+    grid: JSON.stringify([job.xRange, job.yRange ?? null]),
+    settings: JSON.stringify({ normalization: job.normalization, batchSize: job.batchSize, loss: flags.string('loss') ?? null, backend: job.backend }),
+  };
+}
+
+/** Where a direction comes from: its file, or its seed. */
+export function directionSource(file: string | undefined, seed: number): DirectionSource {
+  return file !== undefined ? { file } : { seed };
 }
 
 /** Removes the resumable part file once the full result is written. */

@@ -7,9 +7,8 @@ import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { Flags, parseFlags } from '../flags.js';
 import { disposeInputs, loadModelInputs, MODEL_DATA_FLAGS, NORMALIZATION_HELP, normalizationFlags, PLANE_FLAGS } from '../inputs.js';
-import { finishGrid, GRID_FLAGS, gridColumn, runGrid } from '../grid-runner.js';
+import { directionSource, finishGrid, GRID_FLAGS, gridColumn, jobComponents, runGrid } from '../grid-runner.js';
 import { openHessianJob, type HessianJobSpec } from '../surface-job.js';
-import { jobComponents } from './surface.js';
 import { emitJson } from '../output.js';
 
 const usage = `landscope hessian --model M --x X.npy --y Y.npy [--params all|kernels] [--top 1] [--bottom 1]
@@ -92,7 +91,7 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
     const jobSpec: HessianJobSpec = { modelPath: inputs.modelPath, xPath: inputs.xPath, yPath: inputs.yPath, loss: inputs.lossOption, dirX: flags.string('dir-x'), dirY: flags.string('dir-y'), seed, normalization, xRange, yRange, batchSize, backend, params, top, bottom, tol, maxIter, lanczosSeed };
     const job = await openHessianJob(inputs, jobSpec);
     mapJob = job;
-    const sources = { x: flags.string('dir-x') !== undefined ? { file: flags.string('dir-x') as string } : { seed }, y: flags.string('dir-y') !== undefined ? { file: flags.string('dir-y') as string } : { seed: seed + 1 } };
+    const sources = { x: directionSource(flags.string('dir-x'), seed), y: directionSource(flags.string('dir-y'), seed + 1) };
     const total = xRange.num * yRange.num;
     const axes = { x: job.axes[0] as number[], y: job.axes[1] as number[] };
     const meta = { ...common, kind: 'hessian-map', directions: sources, norm: normalization.norm, ignore: normalization.ignore, options: { ...options, loss: inputs.lossOption ?? null } };

@@ -1,13 +1,13 @@
 /** `landscope merge`: join the parts of a sharded surface into the full result. */
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { toNested } from '../../core/sample-grid.js';
 import { LandscopeError } from '../../errors.js';
 import { mergeParts, readPart, type Part } from '../../io/grid-job.js';
 import { LANDSCOPE_VERSION } from '../../version.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { Flags, parseFlags } from '../flags.js';
+import { gridColumn } from '../grid-runner.js';
 import { emitJson } from '../output.js';
 
 const usage = `landscope merge PARTS_DIR [--out surface.json]
@@ -35,14 +35,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     throw new LandscopeError('FILE_NOT_FOUND', `merge: ${missing.length} of ${header.total} points are missing (${where.join(', ')}${missing.length > 8 ? ', …' : ''}); ${names.length} of ${header.shard.count} shards present — run the missing shards, or resume the interrupted ones`);
   }
   const shape = header.y === undefined ? [header.x.length] : [header.x.length, header.y.length];
-  const column = (name: string) => {
-    const flat = new Float64Array(header.total).fill(NaN);
-    for (const [k, v] of points) {
-      const value = v[name];
-      if (typeof value === 'number') flat[k] = value;
-    }
-    return toNested(flat, shape);
-  };
+  const column = (name: string) => gridColumn(points, shape, name);
   // Every value the parts hold: loss and accuracy for surfaces, λmax, λmin, ratio, … for ratio maps.
   const columns = [...new Set([...points.values()].flatMap((v) => Object.keys(v)))];
   const isSurface = columns.includes('loss');

@@ -1,14 +1,11 @@
 /** `landscope surface`: a 1-D slice or 2-D surface of the loss around a checkpoint. */
 import * as tf from '@tensorflow/tfjs';
-import { readArtifact } from '../../io/artifact.js';
-import { sha256, type JobComponents } from '../../io/grid-job.js';
-import { readInputFile } from '../../io/read-input-file.js';
 import { openSurfaceJob, type OpenSurfaceJob, type SurfaceJobSpec } from '../surface-job.js';
-import { finishGrid, GRID_FLAGS, gridColumn, runGrid } from '../grid-runner.js';
+import { directionSource, finishGrid, GRID_FLAGS, gridColumn, jobComponents, runGrid } from '../grid-runner.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
 import type { Command } from '../command.js';
 import { Flags, parseFlags } from '../flags.js';
-import { disposeInputs, loadModelInputs, MODEL_DATA_FLAGS, PLANE_FLAGS, type DirectionSource, NORMALIZATION_HELP, normalizationFlags } from '../inputs.js';
+import { disposeInputs, loadModelInputs, MODEL_DATA_FLAGS, PLANE_FLAGS, NORMALIZATION_HELP, normalizationFlags } from '../inputs.js';
 import { emitJson } from '../output.js';
 import { LANDSCOPE_VERSION } from '../../version.js';
 
@@ -31,26 +28,6 @@ const usage = `landscope surface --model M --x X.npy --y Y.npy --xrange=MIN:MAX:
   is identical, value for value, to a single-threaded run.`;
 
 const spec = { ...MODEL_DATA_FLAGS, ...PLANE_FLAGS, ...GRID_FLAGS } as const;
-
-/** The hashes that identify a grid job: inputs, directions, grid and settings. */
-export async function jobComponents(
-  inputs: Awaited<ReturnType<typeof loadModelInputs>>,
-  flags: Flags,
-  job: { dirX: DirectionSource; dirY: DirectionSource | undefined; normalization: unknown; xRange: unknown; yRange: unknown; batchSize: number; backend: string },
-): Promise<JobComponents> {
-  const artifact = await readArtifact(inputs.modelPath, '--model');
-  const fileHash = async (path: string) => sha256(await readInputFile(path, path));
-  const direction = async (d: DirectionSource | undefined) => (d === undefined ? 'none' : 'file' in d ? sha256(JSON.stringify((await readArtifact(d.file, d.file)).json)) + (await fileHash(d.file.replace(/model\.json$/, 'weights.bin')).catch(() => '')) : `seed:${d.seed}`);
-  return {
-    model: sha256(JSON.stringify(artifact.json)) + sha256(new Uint8Array(artifact.data)),
-    x: await fileHash(inputs.xPath),
-    y: await fileHash(inputs.yPath),
-    dirX: await direction(job.dirX),
-    dirY: await direction(job.dirY),
-    grid: JSON.stringify([job.xRange, job.yRange ?? null]),
-    settings: JSON.stringify({ normalization: job.normalization, batchSize: job.batchSize, loss: flags.string('loss') ?? null, backend: job.backend }),
-  };
-}
 
 async function run(argv: readonly string[], io: CliIo, backend: string): Promise<number> {
   const flags = new Flags(parseFlags(argv, spec));
@@ -101,11 +78,6 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
     job?.dispose();
     disposeInputs(inputs);
   }
-}
-
-/** Where a direction comes from: its file, or its seed. */
-function directionSource(file: string | undefined, seed: number): DirectionSource {
-  return file !== undefined ? { file } : { seed };
 }
 
 /** The `surface` command. */
