@@ -202,7 +202,7 @@ export class MeasurementCallback extends tf.Callback {
       await this.afterTraining();
     } catch (e) {
       if (this.options.strict === true) throw e;
-      (this.options.warn ?? console.warn)(`${this.name}: end-of-training work failed: ${(e as Error)?.message ?? String(e)}`);
+      this.warn(`${this.name}: end-of-training work failed: ${(e as Error)?.message ?? String(e)}`);
     }
     this.finalSeconds += (performance.now() - t0) / 1000;
     await this.writeRun(status);
@@ -212,6 +212,11 @@ export class MeasurementCallback extends tf.Callback {
 
   /** Work after the last epoch, before the report (the monitor computes its final surfaces here). */
   protected async afterTraining(): Promise<void> {}
+
+  /** Writes a warning (to `options.warn`). */
+  private warn(message: string): void {
+    (this.options.warn ?? console.warn)(message);
+  }
 
   /** Writes a progress line. */
   protected progress(line: string): void {
@@ -226,7 +231,7 @@ export class MeasurementCallback extends tf.Callback {
       await writeAtomic(join(this.run.dir, 'report.html'), html);
     } catch (e) {
       if (this.options.strict === true) throw e;
-      (this.options.warn ?? console.warn)(`${this.name}: the report could not be written: ${(e as Error)?.message ?? String(e)}`);
+      this.warn(`${this.name}: the report could not be written: ${(e as Error)?.message ?? String(e)}`);
     }
   }
 
@@ -244,7 +249,7 @@ export class MeasurementCallback extends tf.Callback {
     const report = await sink.close(status, this.options.mlflowCloseTimeoutMs ?? 15_000);
     if (report.unsent.length > 0) await this.run?.appendText('mlflow-unsent.jsonl', report.unsent.map((u) => JSON.stringify(u)).join('\n') + '\n');
     if (report.failed.length > 0 || report.unsent.length > 0) {
-      (this.options.warn ?? console.warn)(
+      this.warn(
         `${this.name}: MLflow: ${report.sent} calls sent, ${report.failed.length} failed (${report.failed[0]?.error ?? ''}), ${report.unsent.length} not sent${this.run ? ` (kept in ${join(this.run.dir, 'mlflow-unsent.jsonl')})` : ''}`,
       );
     }
@@ -302,7 +307,7 @@ export class MeasurementCallback extends tf.Callback {
         } catch (e) {
           if (this.options.strict === true) throw e;
           const message = (e as Error)?.message ?? String(e);
-          (this.options.warn ?? console.warn)(`${this.name}: ${m.name} failed at epoch ${epoch}: ${message} (recorded as an error; training goes on)`);
+          this.warn(`${this.name}: ${m.name} failed at epoch ${epoch}: ${message} (recorded as an error; training goes on)`);
           record[m.name] = { error: message };
           continue;
         } finally {

@@ -44,7 +44,6 @@ export class TrajectoryMeasurement implements Measurement {
   async measure(context: MeasureContext, epoch: number): Promise<MeasureResult> {
     const run = context.run as RunFolder;
     const { label, tensors, flat } = await takeSnapshot(context, epoch);
-    const offset = flat.length;
     if (this.first === null) this.mask = snapshotMask(tensors.map((t) => t.shape), this.settings.ignore ?? 'none');
     this.first ??= flat;
     // One new Gram row: (θ_new − θ_0)·(θ_i − θ_0), reading earlier snapshots from disk.
@@ -68,12 +67,11 @@ export class TrajectoryMeasurement implements Measurement {
         coords: { x: pca.coords[0] ?? [], y: pca.coords[1] ?? [] },
         epochs: [...this.epochs],
         ignore: this.settings.ignore ?? 'none',
-        parameters: offset,
+        parameters: flat.length,
       },
       logs: { ...(evr[0] !== undefined ? { pca_evr1: evr[0] } : {}), ...(evr[1] !== undefined ? { pca_evr2: evr[1] } : {}) },
     };
   }
-
 }
 
 /** Options of `TrajectoryCallback`. */
