@@ -1,4 +1,7 @@
-/** The shared reference case `../shared/fixtures/mlp-deep`, loaded for tests. */
+/**
+ * The reference case `test/fixtures/mlp-deep` (a copy of the team's `shared/fixtures`, kept in the
+ * repository so a clone alone runs the tests), loaded for tests.
+ */
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +10,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 /** Absolute path of a file in the mlp-deep fixture. */
 export function fixturePath(...parts: string[]): string {
-  return resolve(here, '../../../shared/fixtures/mlp-deep', ...parts);
+  return resolve(here, '../fixtures/mlp-deep', ...parts);
 }
 
 /** The fixture's float64 reference values. */
