@@ -25,6 +25,12 @@ export interface HessianSettings {
   /** Warm-start from last epoch's eigenvectors. @default true */
   readonly warmStart?: boolean;
   /**
+   * With warm starts, every `coldEvery`-th measurement starts cold (from the seeded random vector
+   * alone), so an eigenvalue that overtook last epoch's top one is found even if the warm start
+   * missed it. @default 5
+   */
+  readonly coldEvery?: number;
+  /**
    * Samples of the probe set the Hessian is averaged over (the first ones): HVPs cost about twice
    * a gradient each, and Lanczos needs tens of them. @default 256
    */
@@ -41,6 +47,8 @@ export class HessianMeasurement implements Measurement {
   private size = 0;
   /** Why the operator could not be built: reported by each measurement, so training goes on. */
   private beginError: unknown = null;
+  /** Measurements taken, to schedule the periodic cold start. */
+  private taken = 0;
 
   constructor(private readonly settings: HessianSettings = {}, what = 'hessian') {
     const tol = settings.tol ?? 1e-3;
@@ -49,6 +57,8 @@ export class HessianMeasurement implements Measurement {
     if (!(Number.isInteger(maxIter) && maxIter >= 2)) throw new RangeError(`${what}: maxIter = ${maxIter} is not an integer ≥ 2`);
     const probeSize = settings.probeSize ?? 256;
     if (!(Number.isInteger(probeSize) && probeSize >= 1)) throw new RangeError(`${what}: probeSize = ${probeSize} is not a positive integer`);
+    const coldEvery = settings.coldEvery ?? 5;
+    if (!(Number.isInteger(coldEvery) && coldEvery >= 1)) throw new RangeError(`${what}: coldEvery = ${coldEvery} is not a positive integer`);
     if (settings.params !== undefined && settings.params !== 'all' && settings.params !== 'kernels') {
       throw new RangeError(`${what}: params '${settings.params}' is not one of all, kernels`);
     }
@@ -68,7 +78,9 @@ export class HessianMeasurement implements Measurement {
   async measure(context: MeasureContext): Promise<MeasureResult> {
     if (this.beginError !== null) throw this.beginError;
     const H = this.H as HvpOperator;
-    const warm = this.settings.warmStart !== false && this.vectors.length > 0;
+    const coldCheck = this.taken > 0 && this.taken % (this.settings.coldEvery ?? 5) === 0;
+    const warm = this.settings.warmStart !== false && this.vectors.length > 0 && !coldCheck;
+    this.taken++;
     const result = await eigenOf(H, {
       tol: this.settings.tol ?? 1e-3,
       maxIter: this.settings.maxIter ?? 40,

@@ -50,10 +50,22 @@ export interface GridOutcome {
   readonly workers: number;
 }
 
+/**
+ * The shard asked for: `--shard i/n`; or, from the batch engine's variables, `--shard env` or
+ * `--shard-count n`. An engine variable alone turns nothing on: a single-task script inside an
+ * array job computes the whole grid.
+ */
 function shardOf(flags: Flags, env: CliIo['env']): Shard | undefined {
   try {
     const text = flags.string('shard');
-    return text !== undefined ? parseShard(text, '--shard') : shardFromEnv(env, flags.integer('shard-count', undefined, 1));
+    const count = flags.integer('shard-count', undefined, 1);
+    if (text !== undefined && text !== 'env') return parseShard(text, '--shard');
+    if (text === undefined && count === undefined) return undefined;
+    const shard = shardFromEnv(env, count);
+    if (shard === undefined) {
+      throw new RangeError(`--shard${text === 'env' ? ' env' : '-count'}: no batch engine variable is set (JOB_COMPLETION_INDEX, or SLURM_ARRAY_TASK_ID with SLURM_ARRAY_TASK_COUNT); give --shard i/n`);
+    }
+    return shard;
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -81,8 +93,8 @@ export async function runGrid(io: CliIo, flags: Flags, out: string | undefined, 
   const workers = flags.integer('workers', task.total >= POOL_THRESHOLD ? availableParallelism() : 1, 1, 256) as number;
   const values = new Map(known);
   const todo = indices.filter((k) => !known.has(k));
-  const report = progressReporter(task.label, io.stderr, io.isTTY);
   let done = indices.length - todo.length;
+  const report = progressReporter(task.label, io.stderr, io.isTTY, undefined, done);
   const record = async (k: number, v: PointValue) => {
     values.set(k, v);
     await writer?.append(k, v);
@@ -104,17 +116,27 @@ export async function jobComponents(
   flags: Flags,
   job: { dirX: DirectionSource; dirY: DirectionSource | undefined; normalization: unknown; xRange: unknown; yRange: unknown; batchSize: number; backend: string },
 ): Promise<JobComponents> {
-  const artifact = await readArtifact(inputs.modelPath, '--model');
   const fileHash = async (path: string) => sha256(await readInputFile(path, path));
-  const direction = async (d: DirectionSource | undefined) => (d === undefined ? 'none' : 'file' in d ? sha256(JSON.stringify((await readArtifact(d.file, d.file)).json)) + (await fileHash(d.file.replace(/model\.json$/, 'weights.bin')).catch(() => '')) : `seed:${d.seed}`);
+  // An artifact is its topology and manifest plus every byte of its weight shards, however the
+  // shards are named or the path is given (model.json or its folder).
+  const artifactHash = async (path: string, what: string) => {
+    const artifact = await readArtifact(path, what);
+    return sha256(JSON.stringify(artifact.json)) + sha256(new Uint8Array(artifact.data));
+  };
+  const direction = async (d: DirectionSource | undefined, what: string) => (d === undefined ? 'none' : 'file' in d ? await artifactHash(d.file, what) : `seed:${d.seed}`);
+  // Settings are hashed one by one, so a refused resume names the one that changed; the plain
+  // values are kept beside, so it can say from what to what.
   return {
-    model: sha256(JSON.stringify(artifact.json)) + sha256(new Uint8Array(artifact.data)),
+    model: await artifactHash(inputs.modelPath, '--model'),
     x: await fileHash(inputs.xPath),
     y: await fileHash(inputs.yPath),
-    dirX: await direction(job.dirX),
-    dirY: await direction(job.dirY),
+    dirX: await direction(job.dirX, '--dir-x'),
+    dirY: await direction(job.dirY, '--dir-y'),
     grid: JSON.stringify([job.xRange, job.yRange ?? null]),
-    settings: JSON.stringify({ normalization: job.normalization, batchSize: job.batchSize, loss: flags.string('loss') ?? null, backend: job.backend }),
+    normalization: JSON.stringify(job.normalization),
+    batchSize: String(job.batchSize),
+    loss: flags.string('loss') ?? 'compiled',
+    backend: job.backend,
   };
 }
 

@@ -18,12 +18,14 @@ export function formatDuration(seconds: number): string {
  * @param write where the text goes (stderr)
  * @param isTTY redraw one line (true) or print lines (false)
  * @param now a clock in milliseconds (tests pass a fake one)
+ * @param resumed points already done before this run (counted in `done`, not in points/s or the ETA)
  */
 export function progressReporter(
   label: string,
   write: (text: string) => void,
   isTTY: boolean,
   now: () => number = () => performance.now(),
+  resumed = 0,
 ): (done: number, total: number) => void {
   const started = now();
   let lastDecile = -1;
@@ -31,7 +33,7 @@ export function progressReporter(
   return (done, total) => {
     const t = now();
     const elapsed = (t - started) / 1000;
-    const rate = done / Math.max(elapsed, 1e-9);
+    const rate = (done - resumed) / Math.max(elapsed, 1e-9);
     const left = (total - done) / rate;
     const text = `${label}: ${done}/${total} points, ${rate.toFixed(1)} points/s, ${formatDuration(left)} left`;
     if (isTTY) {

@@ -8,6 +8,12 @@
  * Every new basis vector is orthogonalized twice against all previous ones ("twice is enough",
  * Parlett), so float32 vectors on a TF.js backend keep orthogonality. Ritz pairs are accepted when
  * their residual ‖H y − θ y‖ = β_k·|s_k| is at most `tol · max|θ|`.
+ *
+ * A small residual proves that a Ritz pair is *an* eigenpair, not that it is the largest: a start
+ * vector lying almost in one eigenvector converges to it at once, whatever lies above. So a warm
+ * start (last epoch's eigenvectors) is mixed with the random start at equal weight, and the Krylov
+ * space must reach `minIter` dimensions (default `WARM_MIN_KRYLOV` when warm) before it may stop:
+ * by then the random half has been amplified enough to reveal a larger eigenvalue.
  */
 import { tridiagonalEigen } from './tridiagonal-eigen.js';
 import type { VectorSpace } from './vector-space.js';
@@ -28,7 +34,19 @@ export interface LanczosOptions<V> {
   readonly maxIter?: number;
   /** Whether to form the Ritz vectors of the converged extremes (e.g. for a warm start). @default false */
   readonly vectors?: boolean;
+  /**
+   * Vectors expected to lie near the wanted eigenvectors (e.g. last epoch's). The start becomes
+   * `cos·unit(Σ unit(wᵢ)) + sin·unit(start)` with the random part at `WARM_RANDOM_WEIGHT`.
+   */
+  readonly warmStart?: readonly V[];
+  /** The smallest Krylov dimension at which it may stop. @default top + bottom, or WARM_MIN_KRYLOV with a warm start */
+  readonly minIter?: number;
 }
+
+/** The share (sin of the angle) of the random start in a warm-started Lanczos start vector. */
+export const WARM_RANDOM_WEIGHT = Math.SQRT1_2;
+/** The smallest Krylov dimension a warm-started Lanczos stops at. */
+export const WARM_MIN_KRYLOV = 12;
 
 /** One Ritz pair. */
 export interface RitzPair<V> {
@@ -78,8 +96,13 @@ export async function lanczos<V>(hvp: (v: V) => Promise<V>, n: number, options: 
   }
   const startNorm = Math.sqrt(space.dot(options.start, options.start));
   if (!(startNorm > 0 && Number.isFinite(startNorm))) throw new RangeError(`lanczos: the start vector has norm ${startNorm}`);
+  const warm = options.warmStart ?? [];
+  const minIter = Math.min(n, options.minIter ?? (warm.length > 0 ? Math.max(WARM_MIN_KRYLOV, top + bottom) : top + bottom));
+  if (!(Number.isInteger(options.minIter ?? 1) && (options.minIter ?? 1) >= 1)) {
+    throw new RangeError(`lanczos: minIter = ${options.minIter} is not a positive integer`);
+  }
 
-  const basis: V[] = [space.scale(options.start, 1 / startNorm)];
+  const basis: V[] = [warm.length === 0 ? space.scale(options.start, 1 / startNorm) : warmStartVector(space, options.start, startNorm, warm)];
   const alpha: number[] = [];
   const beta: number[] = [];
   let hvps = 0;
@@ -109,7 +132,7 @@ export async function lanczos<V>(hvp: (v: V) => Promise<V>, n: number, options: 
       invariant = !(b > 1e-7 * scale) || m === n;
       const wanted = wantedIndices(m, top, bottom);
       wantedResiduals = wanted.map((index) => ({ index, residual: invariant ? 0 : b * Math.abs(ritz!.vectors[(m - 1) * m + index] as number) }));
-      const done = m >= Math.min(n, top + bottom) && wantedResiduals.every((r) => r.residual <= tol * scale);
+      const done = m >= minIter && wantedResiduals.every((r) => r.residual <= tol * scale);
       if (invariant || done || k === maxIter - 1) {
         space.dispose(w);
         break;
@@ -138,13 +161,39 @@ export async function lanczos<V>(hvp: (v: V) => Promise<V>, n: number, options: 
     return {
       top: topPairs,
       bottom: bottomPairs,
-      converged: invariant || (m >= Math.min(n, top + bottom) && maxResidual <= tol * scale),
+      converged: invariant || (m >= minIter && maxResidual <= tol * scale),
       hvps,
       maxResidual,
     };
   } finally {
     for (const q of basis) space.dispose(q);
   }
+}
+
+/** `cos·unit(Σ unit(wᵢ)) + sin·unit(random)`, unit length, with sin = WARM_RANDOM_WEIGHT. */
+function warmStartVector<V>(space: VectorSpace<V>, random: V, randomNorm: number, warm: readonly V[]): V {
+  let sum: V | null = null;
+  warm.forEach((w, i) => {
+    const norm = Math.sqrt(space.dot(w, w));
+    if (!(norm > 0 && Number.isFinite(norm))) {
+      if (sum !== null) space.dispose(sum);
+      throw new RangeError(`lanczos: warmStart[${i}] has norm ${norm}`);
+    }
+    const next: V = sum === null ? space.scale(w, 1 / norm) : space.axpy(1 / norm, w, sum);
+    if (sum !== null) space.dispose(sum);
+    sum = next;
+  });
+  const s = sum as unknown as V;
+  const sumNorm = Math.sqrt(space.dot(s, s));
+  const cos = Math.sqrt(1 - WARM_RANDOM_WEIGHT ** 2);
+  const warmPart = space.scale(s, sumNorm > 0 ? cos / sumNorm : 0);
+  space.dispose(s);
+  const mixed = space.axpy(WARM_RANDOM_WEIGHT / randomNorm, random, warmPart);
+  space.dispose(warmPart);
+  const norm = Math.sqrt(space.dot(mixed, mixed));
+  const unit = space.scale(mixed, 1 / norm);
+  space.dispose(mixed);
+  return unit;
 }
 
 /** The indices (ascending Ritz order) of the `bottom` smallest and `top` largest of m values. */

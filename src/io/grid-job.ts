@@ -41,10 +41,18 @@ export function jobId(components: JobComponents): string {
   return sha256(JSON.stringify(Object.entries(components).sort(([a], [b]) => a.localeCompare(b))));
 }
 
-/** Which components differ between two jobs, as a sentence. */
+/** Components short enough to quote in full: a mismatch says `batchSize 64 → 32`. */
+const QUOTED = 80;
+
+/** Which components differ between two jobs, as a sentence (`from → to` for short values). */
 export function jobDifference(a: JobComponents, b: JobComponents): string {
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => a[k] !== b[k]);
-  return keys.length === 0 ? 'nothing' : keys.join(', ');
+  const quoted = (k: string) => {
+    const [x, y] = [a[k], b[k]];
+    const plain = (v: string | undefined) => v !== undefined && v.length <= QUOTED && !/^[0-9a-f]{64}/.test(v);
+    return plain(x) && plain(y) ? `${k} ${x} → ${y}` : k;
+  };
+  return keys.length === 0 ? 'nothing' : keys.map(quoted).join(', ');
 }
 
 /** A part file's contents: its header and the points computed so far. */

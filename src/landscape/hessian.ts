@@ -37,7 +37,8 @@ export interface HessianOptions extends HvpOptions {
   readonly seed?: number;
   /**
    * Vectors to start from (e.g. last epoch's eigenvectors, in the operator's layout): the start
-   * is their normalized sum plus a little of the seeded random vector.
+   * mixes their normalized sum with the seeded random vector at equal weight, and Lanczos runs at
+   * least `WARM_MIN_KRYLOV` products (see `lanczos`), so a swapped top pair is not missed.
    */
   readonly warmStart?: readonly ParamList[];
   /** Also return the eigenvectors of the top and bottom pairs. @default false */
@@ -107,10 +108,19 @@ export async function eigenOf(H: HvpOperator, options: HessianOptions): Promise<
     }
   }
   const layout = { names: H.names, shapes: H.shapes };
-  const start = startVector(layout, seed, options.warmStart);
+  const start = randomDirection(layout, seed);
   let result;
   try {
-    result = await lanczos(H, H.size, { space: paramListSpace, start, top, bottom, tol, maxIter: options.maxIter ?? 80, vectors: options.vectors === true });
+    result = await lanczos(H, H.size, {
+      space: paramListSpace,
+      start,
+      top,
+      bottom,
+      tol,
+      maxIter: options.maxIter ?? 80,
+      vectors: options.vectors === true,
+      ...(options.warmStart !== undefined && options.warmStart.length > 0 ? { warmStart: options.warmStart } : {}),
+    });
   } finally {
     start.dispose();
   }
@@ -135,21 +145,6 @@ export async function eigenOf(H: HvpOperator, options: HessianOptions): Promise<
       : {}),
     seconds: (performance.now() - started) / 1000,
   };
-}
-
-function startVector(layout: { names: readonly string[]; shapes: readonly (readonly number[])[] }, seed: number, warm?: readonly ParamList[]): ParamList {
-  const random = randomDirection(layout, seed);
-  if (warm === undefined || warm.length === 0) return random;
-  const unit = (t: readonly tf.Tensor[]) => {
-    const norm = tf.sqrt(tf.addN(t.map((x) => tf.sum(tf.square(x)))));
-    return t.map((x) => tf.div(x, norm));
-  };
-  // The sum of the unit warm vectors plus 1% of a unit random vector, so no direction is missed.
-  const tensors = tf.tidy(() =>
-    warm.map((w) => unit(w.tensors)).reduce((acc, u) => acc.map((x, i) => tf.add(x, u[i] as tf.Tensor)), unit(random.tensors).map((x) => tf.mul(x, 0.01))),
-  );
-  random.dispose();
-  return new ParamList(layout.names.map((name, i) => ({ name, tensor: tensors[i] as tf.Tensor })));
 }
 
 async function traceOf(H: HvpOperator, options: HessianOptions, seed: number): Promise<NonNullable<HessianResult['trace']>> {

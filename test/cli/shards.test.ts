@@ -56,7 +56,7 @@ describe('sharded and resumable surfaces', () => {
     await runCli(['surface', ...other, ...grid, '--shard', '1/2', '--out', `${root}/half`]);
     const mixed = await runCli(['merge', `${root}/half`]);
     expect(mixed.code).toBe(3);
-    expect(mixed.stderr).toMatch(/part-1-of-2\.jsonl belongs to another job than .*part-0-of-2\.jsonl \(they differ in: dirX, dirY\)/);
+    expect(mixed.stderr).toMatch(/part-1-of-2\.jsonl belongs to another job than .*part-0-of-2\.jsonl \(they differ in: dirX seed:3 → seed:4, dirY seed:4 → seed:5\)/);
   });
 
   it('a surface killed mid-way resumes where it stopped, computes no point twice, and gives the same result', async () => {
@@ -93,7 +93,61 @@ describe('sharded and resumable surfaces', () => {
     writeFileSync(`${out}.partial.jsonl`, `${part[0]}\n${part[1]}\n`);
     const r = await runCli(['surface', ...common.map((a) => (a === '3' ? '5' : a)), ...grid, '--out', out]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/changed\.json\.partial\.jsonl holds results of another job \(it differs in: dirX, dirY\); refusing to resume/);
+    expect(r.stderr).toMatch(/changed\.json\.partial\.jsonl holds results of another job \(it differs in: dirX seed:3 → seed:5, dirY seed:4 → seed:6\); refusing to resume/);
+  });
+
+  /** Leaves a part file of the first two points of a 3×3 job, then reruns with `argv`. */
+  const rerunAfterPartial = async (name: string, first: string[], second: string[]) => {
+    const grid = ['--xrange=-1:1:3', '--yrange=-1:1:3'];
+    const parts = `${root}/${name}-parts`;
+    expect((await runCli(['surface', ...first, ...grid, '--shard', '0/1', '--out', parts])).code).toBe(0);
+    const lines = readFileSync(`${parts}/part-0-of-1.jsonl`, 'utf8').split('\n');
+    writeFileSync(`${root}/${name}.json.partial.jsonl`, `${lines[0]}\n${lines[1]}\n${lines[2]}\n`);
+    return runCli(['surface', ...second, ...grid, '--out', `${root}/${name}.json`]);
+  };
+  const base = ['--model', fixturePath('model/model.json'), '--x', fixturePath('data/x.npy'), '--y', fixturePath('data/y.npy'), '--backend', 'cpu'];
+
+  it('directions regenerated with another seed (same folder, same names and shapes) refuse to resume', async () => {
+    const dirs = `${root}/regen`;
+    for (const [axis, seed] of [['x', '1'], ['y', '2']]) expect((await runCli(['directions', '--model', fixturePath('model/model.json'), '--seed', seed as string, '--out', `${dirs}/${axis}`])).code).toBe(0);
+    const withDirs = [...base, '--dir-x', `${dirs}/x`, '--dir-y', `${dirs}/y`];
+    const grid = ['--xrange=-1:1:3', '--yrange=-1:1:3'];
+    const parts = `${root}/regen-parts`;
+    expect((await runCli(['surface', ...withDirs, ...grid, '--shard', '0/1', '--out', parts])).code).toBe(0);
+    const lines = readFileSync(`${parts}/part-0-of-1.jsonl`, 'utf8').split('\n');
+    writeFileSync(`${root}/regen.json.partial.jsonl`, `${lines[0]}\n${lines[1]}\n`);
+    // The same folder, written again from another seed: only the weight values change.
+    expect((await runCli(['directions', '--model', fixturePath('model/model.json'), '--seed', '9', '--out', `${dirs}/x`])).code).toBe(0);
+    const r = await runCli(['surface', ...withDirs, ...grid, '--out', `${root}/regen.json`]);
+    expect(r.code, r.stdout).toBe(3);
+    expect(r.stderr).toMatch(/holds results of another job \(it differs in: dirX\); refusing to resume/);
+  });
+
+  it('a changed batch size or backend refuses to resume and names the setting with both values', async () => {
+    const seeded = [...base, '--seed', '3'];
+    const batch = await rerunAfterPartial('batch', [...seeded, '--batch-size', '64'], [...seeded, '--batch-size', '32']);
+    expect(batch.code).toBe(3);
+    expect(batch.stderr).toMatch(/it differs in: batchSize 64 → 32\)/);
+    const backend = await rerunAfterPartial('backend', seeded, seeded.map((a) => (a === 'cpu' ? 'wasm' : a)));
+    expect(backend.code).toBe(3);
+    expect(backend.stderr).toMatch(/it differs in: backend cpu → wasm\)/);
+    const same = await rerunAfterPartial('same', seeded, seeded);
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stderr).toMatch(/resuming: 2 of 9 points already done/);
+  });
+
+  it('a Slurm array variable alone does not shard; --shard env and --shard-count read it', async () => {
+    const slurm = { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '3' };
+    const grid = ['--xrange=-1:1:3', '--yrange=-1:1:3'];
+    const whole = await runCli(['surface', ...base, '--seed', '3', ...grid, '--out', `${root}/in-array.json`], process.cwd(), slurm);
+    expect(whole.code, whole.stderr).toBe(0);
+    expect(read(`${root}/in-array.json`).loss.flat().every((v: number | null) => typeof v === 'number')).toBe(true);
+    const env = await runCli(['surface', ...base, '--seed', '3', ...grid, '--shard', 'env', '--out', `${root}/env-parts`], process.cwd(), slurm);
+    expect(env.code, env.stderr).toBe(0);
+    expect(env.stdout).toMatch(/shard 1\/3: 3 of 9 points/);
+    const none = await runCli(['surface', ...base, '--seed', '3', ...grid, '--shard', 'env', '--out', `${root}/env-parts`]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--shard env: no batch engine variable is set/);
   });
 });
 

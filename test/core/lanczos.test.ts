@@ -3,32 +3,7 @@ import { hutchinsonTrace } from '../../src/core/hutchinson.js';
 import { lanczos } from '../../src/core/lanczos.js';
 import { tridiagonalEigen } from '../../src/core/tridiagonal-eigen.js';
 import { float64Space } from '../../src/core/vector-space.js';
-
-/** A seeded uniform generator in [0, 1). */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-}
-
-/** A dense symmetric matrix Q diag(spectrum) Qᵀ with a random orthogonal Q (Gram–Schmidt). */
-function withSpectrum(spectrum: number[], seed: number) {
-  const n = spectrum.length;
-  const r = rng(seed);
-  const q: Float64Array[] = [];
-  while (q.length < n) {
-    let v = Float64Array.from({ length: n }, () => r() - 0.5);
-    for (let pass = 0; pass < 2; pass++) for (const u of q) v = float64Space.axpy(-float64Space.dot(u, v), u, v);
-    q.push(float64Space.scale(v, 1 / Math.sqrt(float64Space.dot(v, v))));
-  }
-  const A = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) A[i * n + j] = spectrum.reduce((s, l, k) => s + l * (q[k]![i] as number) * (q[k]![j] as number), 0);
-  let count = 0;
-  const hvp = async (v: Float64Array) => {
-    count++;
-    return Float64Array.from({ length: n }, (_, i) => v.reduce((s, x, j) => s + (A[i * n + j] as number) * x, 0));
-  };
-  return { hvp, n, count: () => count, start: Float64Array.from({ length: n }, () => r() - 0.5) };
-}
+import { rng, withSpectrum } from '../helpers/spectrum.js';
 
 describe('tridiagonalEigen', () => {
   it('tridiagonalEigen(2, −1) gives 2 − 2cos(kπ/(n+1)) with orthonormal eigenvectors', () => {

@@ -8,13 +8,13 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** Runs `landscope <argv…>` in this process. */
-export async function runCli(argv: string[], cwd = process.cwd()): Promise<CliRun> {
+/** Runs `landscope <argv…>` in this process, with `env` as its environment. */
+export async function runCli(argv: string[], cwd = process.cwd(), env: Record<string, string> = {}): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const code = await main(argv, {
     cwd,
-    env: {},
+    env,
     isTTY: false,
     stdout: (t) => (stdout += t),
     stderr: (t) => (stderr += t),

@@ -16,7 +16,7 @@ const usage = `landscope hessian --model M --x X.npy --y Y.npy [--params all|ker
     [--lanczos-seed 0] [--batch-size 256] [--loss NAME] [--out hessian.json]
 landscope hessian --model M --x X.npy --y Y.npy --xrange=MIN:MAX:NUM --yrange=MIN:MAX:NUM
     [--dir-x D1] [--dir-y D2] [--seed S] ${NORMALIZATION_HELP} [same options] [--out ratio-map.json]
-    [--workers N] [--shard i/n [--shard-count n]]   (as for 'landscope surface': resumable, shardable)
+    [--workers N] [--shard i/n | --shard env [--shard-count n]]   (as for 'landscope surface': resumable, shardable)
 
   Exact Hessian-vector products (double backpropagation with second-order-correct gradients, in
   inference mode, over the whole data set) and Lanczos with full reorthogonalization: the

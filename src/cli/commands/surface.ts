@@ -11,7 +11,7 @@ import { LANDSCOPE_VERSION } from '../../version.js';
 
 const usage = `landscope surface --model M --x X.npy --y Y.npy --xrange=MIN:MAX:NUM [--yrange=MIN:MAX:NUM]
     [--dir-x D1] [--dir-y D2] [--seed S] ${NORMALIZATION_HELP}
-    [--batch-size 256] [--loss NAME] [--out surface.json] [--shard i/n [--shard-count n]] [--workers N]
+    [--batch-size 256] [--loss NAME] [--out surface.json] [--shard i/n | --shard env [--shard-count n]] [--workers N]
 
   Loss and accuracy at θ + a·d1 (1-D, --xrange only) or θ + a·d1 + b·d2 (2-D, with --yrange) over
   the whole data set, in inference mode. Directions come from --dir-x/--dir-y (model-shaped weight
@@ -22,7 +22,7 @@ const usage = `landscope surface --model M --x X.npy --y Y.npy --xrange=MIN:MAX:
   Resumable: with --out, each point is appended to OUT.partial.jsonl as it completes; rerunning the
   same command continues where it stopped (a changed model, data, direction, grid or setting refuses
   to resume, and says which). --shard i/n computes every n-th point from i into OUT/part-i-of-n.jsonl
-  (also read from JOB_COMPLETION_INDEX with --shard-count, or SLURM_ARRAY_TASK_ID/COUNT);
+  (--shard env, or --shard-count n, reads JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID/COUNT);
   'landscope merge OUT' joins the parts. --workers N evaluates points on N worker threads, each with
   its own backend (default: the number of cores for grids of 100 points or more, else 1); the result
   is identical, value for value, to a single-threaded run.`;
