@@ -6,6 +6,7 @@
  * that throws becomes an errored value with a warning and training goes on, unless `strict` is set.
  */
 import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { mlflowSinkFromEnv, type MlflowSink } from '../src/io/mlflow-sink.js';
@@ -80,6 +81,8 @@ export interface EpochRecord {
 }
 
 const DEFAULT_BUDGET = 0.1;
+/** How often run.json's heartbeat is refreshed while training runs (ms); see `HEARTBEAT_STALE_SECONDS`. */
+const HEARTBEAT_MS = 30_000;
 
 /** A `model.fit` callback running landscope measurements; see the file comment. */
 export class MeasurementCallback extends tf.Callback {
@@ -109,6 +112,11 @@ export class MeasurementCallback extends tf.Callback {
   private runInfo: Record<string, unknown> = {};
   private readonly name: string;
   private sink: MlflowSink | null = null;
+  private heartbeat: ReturnType<typeof setInterval> | null = null;
+  /** Set once the run is closed (finished, failed or killed): no heartbeat is written after that. */
+  private closed = false;
+  /** run.json writes, one after another, so a late heartbeat never lands over the final status. */
+  private runWrites: Promise<void> = Promise.resolve();
 
   /**
    * @param options probe set and settings (validated here)
@@ -125,6 +133,27 @@ export class MeasurementCallback extends tf.Callback {
   }
 
   override async onTrainBegin(): Promise<void> {
+    await this.closingOnError(() => this.trainBegin());
+  }
+
+  override async onEpochEnd(epoch: number, logs?: tf.Logs): Promise<void> {
+    await this.closingOnError(() => this.epochEnd(epoch, logs));
+  }
+
+  /**
+   * Runs a hook; an error it lets through (strict mode, a probe that does not fit) stops `fit`,
+   * and TF.js then never calls `onTrainEnd`: so the run is closed here as failed first.
+   */
+  private async closingOnError(hook: () => Promise<void>): Promise<void> {
+    try {
+      await hook();
+    } catch (e) {
+      await this.fail(e).catch(() => {});
+      throw e;
+    }
+  }
+
+  private async trainBegin(): Promise<void> {
     const model = this.model as unknown as tf.LayersModel;
     const { probe } = this.options;
     const name = this.name;
@@ -150,6 +179,8 @@ export class MeasurementCallback extends tf.Callback {
       id: this.run?.id ?? null,
       name: this.options.name ?? null,
       start: this.started,
+      // Who writes this run: a reader that finds it 'running' with this process gone calls it killed.
+      process: { pid: process.pid, host: hostname() },
       backend: tf.getBackend(),
       landscopeVersion: LANDSCOPE_VERSION,
       tfjsVersion: tf.version.tfjs,
@@ -166,6 +197,10 @@ export class MeasurementCallback extends tf.Callback {
       fit: { epochs: this.params?.['epochs'] ?? null, batchSize: this.params?.['batchSize'] ?? null },
     };
     await this.writeRun('running');
+    if (this.run !== null) {
+      this.heartbeat = setInterval(() => void this.writeRun('running').catch(() => {}), HEARTBEAT_MS);
+      this.heartbeat.unref();
+    }
     this.sink = this.options.mlflow === false ? null : (this.options.mlflow ?? mlflowSinkFromEnv(process.env, { runName: this.options.name ?? this.run?.id ?? 'landscope' }));
     this.sink?.start(
       { ...flattenParams(this.runInfo['options'] as Record<string, unknown>), loss: loss.label, backend: tf.getBackend(), trainable_parameters: (this.runInfo['model'] as { trainableParameters: number }).trainableParameters, probe_samples: probe.x.shape[0] },
@@ -179,7 +214,7 @@ export class MeasurementCallback extends tf.Callback {
     this.epochStarted = performance.now();
   }
 
-  override async onEpochEnd(epoch: number, logs?: tf.Logs): Promise<void> {
+  private async epochEnd(epoch: number, logs?: tf.Logs): Promise<void> {
     const trained = (performance.now() - this.epochStarted) / 1000;
     this.trainSeconds += trained;
     this.lastTrained = trained;
@@ -193,6 +228,8 @@ export class MeasurementCallback extends tf.Callback {
   }
 
   override async onTrainEnd(): Promise<void> {
+    if (this.closed) return;
+    this.stopHeartbeat();
     const epochs = this.params?.['epochs'] as number | undefined;
     const stopped = (this.model as unknown as { stopTraining?: boolean }).stopTraining === true;
     const status = epochs !== undefined && this.lastEpoch < epochs - 1 && !stopped ? 'killed' : 'finished';
@@ -206,8 +243,14 @@ export class MeasurementCallback extends tf.Callback {
     }
     this.finalSeconds += (performance.now() - t0) / 1000;
     await this.writeRun(status);
+    this.closed = true;
     await this.writeReport();
     await this.closeSink(status === 'finished' ? 'FINISHED' : 'KILLED');
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
   }
 
   /** Work after the last epoch, before the report (the monitor computes its final surfaces here). */
@@ -254,27 +297,49 @@ export class MeasurementCallback extends tf.Callback {
       );
     }
     this.runInfo = { ...this.runInfo, mlflow: { runId: report.runId, experimentId: report.experimentId, sent: report.sent, failed: report.failed, unsent: report.unsent.length } };
-    await this.run?.writeRun(this.runInfo);
+    await this.persistRun();
   }
 
-  /** Marks the run failed (e.g. from a `fit` that threw) and releases the measurements. */
+  /**
+   * Marks the run failed and closes it: run.json says `failed` with the error, the MLflow run is
+   * ended as FAILED (what it could not send is kept in mlflow-unsent.jsonl), the measurements are
+   * released. The monitor calls it for errors it sees itself (strict mode); call it for an error
+   * thrown by your own code or another callback, which `fit` does not tell callbacks about:
+   * `try { await model.fit(…) } catch (e) { await monitor.fail(e); throw e; }`. A second call, or a
+   * call after the run ended, does nothing.
+   */
   async fail(error: unknown): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopHeartbeat();
     this.runInfo = { ...this.runInfo, error: String((error as Error)?.message ?? error) };
-    await this.writeRun('failed');
+    await this.writeRun('failed', true);
     for (const m of this.measurements) m.end?.();
+    await this.writeReport();
     await this.closeSink('FAILED');
   }
 
-  private async writeRun(status: string): Promise<void> {
+  private async writeRun(status: string, force = false): Promise<void> {
+    if (this.closed && !force) return;
     this.runInfo = {
       ...this.runInfo,
       status,
       end: status === 'running' ? null : new Date().toISOString(),
+      heartbeat: new Date().toISOString(),
       epochsMeasured: this.records.length,
       // monitor: all measurement time; duringTraining: what the budget governs; final: end-of-training analysis.
       seconds: { training: this.trainSeconds, monitor: this.monitorSeconds, duringTraining: this.budgetSpent, final: this.finalSeconds },
     };
-    await this.run?.writeRun(this.runInfo);
+    await this.persistRun();
+  }
+
+  /** Queues a write of run.json as it is now. */
+  private persistRun(): Promise<void> {
+    const run = this.run;
+    if (run === null) return Promise.resolve();
+    const info = this.runInfo;
+    this.runWrites = this.runWrites.catch(() => {}).then(() => run.writeRun(info));
+    return this.runWrites;
   }
 
   /**

@@ -4,8 +4,9 @@
  * ```
  * runs/<id>/
  *   run.json            id, name, status (running|finished|failed|killed), start/end, options,
- *                       backend, model summary, parameter count, seeds, package versions;
- *                       rewritten atomically (temp + rename)
+ *                       backend, model summary, parameter count, seeds, package versions, the
+ *                       writer's process (pid, host) and a heartbeat refreshed every 30 s;
+ *                       rewritten atomically (temp + fsync + rename)
  *   metrics.jsonl       one JSON object per measured epoch, appended and flushed as it happens:
  *                       a process killed mid-training leaves every finished epoch readable
  *   snapshots/
@@ -16,6 +17,7 @@
 import { appendFile, mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LandscopeError } from '../errors.js';
+import { effectiveStatus } from './run-status.js';
 import { writeAtomic } from './write-atomic.js';
 
 /** The schema version written in run.json and snapshots/manifest.json. */
@@ -178,6 +180,12 @@ export async function readRunFolder(dir: string): Promise<RunContents> {
   } catch (e) {
     throw new LandscopeError('BAD_ARTIFACT', `run: ${join(dir, 'run.json')} is not valid JSON (${(e as Error).message})`);
   }
+  if (run === null || typeof run !== 'object' || Array.isArray(run)) {
+    throw new LandscopeError('BAD_ARTIFACT', `run: ${join(dir, 'run.json')} holds ${run === null ? 'null' : Array.isArray(run) ? 'an array' : typeof run}, not a run description`);
+  }
+  // A run whose process died without closing it: said so, not left 'running'.
+  const status = effectiveStatus(run);
+  if (status.reason !== undefined) run = { ...run, status: status.status, statusReason: status.reason };
   const lines = (await readFile(join(dir, 'metrics.jsonl'), 'utf8').catch(() => '')).split('\n').filter((l) => l.trim() !== '');
   const metrics: Record<string, unknown>[] = [];
   let truncatedLines = 0;

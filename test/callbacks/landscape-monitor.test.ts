@@ -3,10 +3,12 @@ import { rm } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { landscapeMonitor } from '../../callbacks/landscape-monitor.js';
+import { MlflowSink } from '../../src/io/mlflow-sink.js';
 import { readRunFolder } from '../../src/io/run-folder.js';
 import { readModelWeights } from '../../src/model/model-weights.js';
 import { BACKENDS, useBackend } from '../helpers/backend.js';
 import { tmpPath } from '../helpers/fixture.js';
+import { FakeMlflow } from '../helpers/mlflow-server.js';
 
 function classifier(seed = 1) {
   const m = tf.sequential({
@@ -141,8 +143,21 @@ describe('landscapeMonitor options and failures', () => {
     const run = await readRunFolder(`${root}/r`);
     expect((run.metrics[1] as any).hessian.error).toMatch(/DepthwiseConv2dNative/);
     expect((run.metrics[1] as any).sharpness.radii).toBeDefined();
-    const strict = landscapeMonitor({ probe: { x, y }, runDir: root, budget: null, strict: true });
-    await expect(model.fit(x, y, { epochs: 1, callbacks: [strict], verbose: 0 })).rejects.toThrow(/DepthwiseConv2dNative/);
+    const mlflow = new FakeMlflow();
+    const uri = await mlflow.start();
+    try {
+      const strict = landscapeMonitor({ probe: { x, y }, runDir: root, runId: 'strict', budget: null, strict: true, mlflow: new MlflowSink({ trackingUri: uri, backoffMs: 5 }) });
+      await expect(model.fit(x, y, { epochs: 1, callbacks: [strict], verbose: 0 })).rejects.toThrow(/DepthwiseConv2dNative/);
+      // fit() threw, so TF.js never called onTrainEnd: the monitor closed the run itself.
+      const failed = await readRunFolder(`${root}/strict`);
+      expect(failed.run).toMatchObject({ status: 'failed', error: expect.stringMatching(/DepthwiseConv2dNative/) });
+      expect([...mlflow.runs.values()].map((r) => r.info.status)).toEqual(['FAILED']);
+      // Closing twice (the user's catch calling fail() too) changes nothing.
+      await strict.fail(new Error('again'));
+      expect((await readRunFolder(`${root}/strict`)).run['error']).toMatch(/DepthwiseConv2dNative/);
+    } finally {
+      await mlflow.stop();
+    }
   });
 
   it('the budget skips measurements that would exceed it, and records what it skipped', async () => {
