@@ -158,9 +158,18 @@ async function traceOf(H: HvpOperator, options: HessianOptions, seed: number): P
     for (let t = 0; t < H.shapes.length; t++) {
       const size = (H.shapes[t] as number[]).reduce((a, b) => a * b, 1);
       for (let k = 0; k < size; k++) {
-        const e = new ParamList(H.names.map((name, i) => ({ name, tensor: i === t ? tf.oneHot([k], size).reshape([...(H.shapes[i] as number[])]).toFloat() : tf.zeros([...(H.shapes[i] as number[])]) })));
+        // The unit vector e_k of tensor t (zeros elsewhere), built and read inside tidies.
+        const e = new ParamList(
+          H.names.map((name, i) => {
+            const shape = [...(H.shapes[i] as number[])];
+            const tensor = tf.tidy(() => (i === t ? tf.oneHot([k], size).reshape(shape).toFloat() : tf.zeros(shape)));
+            return { name, tensor };
+          }),
+        );
         const he = await H(e);
-        sum += (await he.tensors[t]?.reshape([-1]).slice(k, 1).data())?.[0] as number;
+        const entry = tf.tidy(() => (he.tensors[t] as tf.Tensor).reshape([-1]).slice(k, 1));
+        sum += (await entry.data())[0] as number;
+        tf.dispose(entry);
         e.dispose();
         he.dispose();
       }
