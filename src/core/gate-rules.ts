@@ -5,12 +5,13 @@
  * - an absolute change: `<= +0.05`, `>= -0.02` (a signed number);
  * - an absolute bound: `<= 0.1` (an unsigned number).
  * Per-direction sharpness metrics are judged paired and noise-aware: a regression needs the
- * bootstrap's one-sided lower bound of the relative change (5%) to exceed the threshold, i.e. the
+ * one-sided 95% lower bound of the relative change (Fieller's interval on the paired values,
+ * `paired-ratio.ts`) to exceed the threshold, i.e. the
  * increase beyond the threshold must be significant, not only the point estimate. A value that was
  * not measured, errored, skipped by the budget or did not converge "cannot be judged", and the rule
  * says whether that fails (`unknown=fail`, the default) or passes (`unknown=pass`).
  */
-import { pairedRelativeChange } from './paired-bootstrap.js';
+import { pairedRelativeChange } from './paired-ratio.js';
 
 /** How a rule bounds its metric. */
 export type RuleKind = 'relative' | 'absolute-change' | 'bound';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { judgeRule, parseRule, RuleSyntaxError } from '../../src/core/gate-rules.js';
-import { pairedRelativeChange } from '../../src/core/paired-bootstrap.js';
+import { pairedRelativeChange } from '../../src/core/paired-ratio.js';
+import { studentTCdf, studentTQuantile } from '../../src/core/student-t.js';
 
 const KNOWN = ['fn_sharpness', 'hessian_max', 'hessian_ratio', 'loss'];
 const ok = (value: number, perDirection?: number[]) => ({ value, status: 'ok' as const, ...(perDirection ? { perDirection } : {}) });
@@ -68,14 +69,55 @@ describe('judgeRule', () => {
 });
 
 describe('pairedRelativeChange', () => {
-  it('pairedRelativeChange is reproducible, centred on the observed change, and rejects bad input', () => {
+  it('pairedRelativeChange is centred on the observed change, exact for a constant ratio, and rejects bad input', () => {
     const b = [1, 2, 3, 4];
     const c = [1.1, 2.2, 3.3, 4.4];
     const a = pairedRelativeChange(b, c);
     expect(a.change).toBeCloseTo(0.1, 12);
     expect(a.lower).toBeCloseTo(0.1, 12); // a constant ratio has no spread
-    expect(pairedRelativeChange(b, [1, 2, 3, 8])).toEqual(pairedRelativeChange(b, [1, 2, 3, 8]));
+    expect(a.interval[1]).toBeCloseTo(0.1, 12);
+    const noisy = pairedRelativeChange(b, [1, 2, 3, 8]);
+    expect(noisy.interval[0]).toBeLessThan(noisy.change);
+    expect(noisy.interval[1]).toBeGreaterThan(noisy.change);
+    expect(pairedRelativeChange([0.01, -0.001, 0.02], [0.012, 0.0, 0.03]).pairs).toBe(3); // negative values are fine
     expect(() => pairedRelativeChange([1], [1])).toThrow('pairedRelativeChange: 1 pairs; at least 2 are needed');
     expect(() => pairedRelativeChange([1, -1], [1, 1])).toThrow('the baseline mean 0 is not positive');
+    expect(() => pairedRelativeChange(b, c, { alpha: 0.7 })).toThrow('pairedRelativeChange: alpha = 0.7 is not in (0, 0.5)');
+  });
+
+  it('pairedRelativeChange keeps its level under the null at 8 directions: replicates pass at least 95% of the time', () => {
+    // Replicate runs: each direction has its own sharpness (lognormal across directions), each run
+    // measures it with independent noise. The true change is 0; the rule is `<= +0%`.
+    let state = 12345;
+    const uniform = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+    const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+    const trials = 4000;
+    let falseRegressions = 0;
+    for (let t = 0; t < trials; t++) {
+      const truth = Array.from({ length: 8 }, () => 0.01 * Math.exp(0.6 * normal()));
+      const run = () => truth.map((s) => s * (1 + 0.1 * normal()));
+      if (pairedRelativeChange(run(), run()).lower > 0) falseRegressions++;
+    }
+    const rate = falseRegressions / trials;
+    expect(rate).toBeLessThanOrEqual(0.05 + 2 * Math.sqrt((0.05 * 0.95) / trials));
+    expect(rate).toBeGreaterThan(0.02); // not conservative to uselessness either
+  });
+
+  it('pairedRelativeChange finds a real 30% increase on 8 noisy directions', () => {
+    const b = [0.011, 0.008, 0.015, 0.02, 0.009, 0.013, 0.017, 0.01];
+    const c = b.map((v, i) => v * 1.3 * (1 + 0.05 * Math.sin(i * 2.1)));
+    expect(pairedRelativeChange(b, c).lower).toBeGreaterThan(0.1);
+  });
+});
+
+describe('studentTQuantile', () => {
+  it('studentTQuantile matches tables of the t distribution', () => {
+    expect(studentTQuantile(0.95, 7)).toBeCloseTo(1.894579, 5);
+    expect(studentTQuantile(0.95, 1)).toBeCloseTo(6.313752, 5);
+    expect(studentTQuantile(0.975, 10)).toBeCloseTo(2.228139, 5);
+    expect(studentTQuantile(0.05, 7)).toBeCloseTo(-1.894579, 5);
+    expect(studentTQuantile(0.5, 3)).toBeCloseTo(0, 6);
+    expect(studentTCdf(2.228139, 10)).toBeCloseTo(0.975, 6);
+    expect(() => studentTQuantile(1, 3)).toThrow('studentTQuantile: p = 1 is not in (0, 1)');
   });
 });
