@@ -105,9 +105,33 @@ function fromRecord(record: Rec, metric: string): MetricValue {
 }
 
 /**
+ * A metric over the last `last` epochs where it was measured: epochs the budget skipped (or that
+ * lack it) are passed over, so `--last 3` averages three real measurements. An error or an
+ * unconverged value among them makes the whole untrustworthy; fewer than `last` measurements in
+ * the whole run leave it unjudged (`skipped`, or the status of the last epoch).
+ */
+function lastMeasured(epochs: readonly Rec[], name: string, last: number): MetricValue {
+  const values: MetricValue[] = [];
+  for (let i = epochs.length - 1; i >= 0 && values.length < last; i--) {
+    const v = fromRecord(epochs[i] as Rec, name);
+    if (v.status !== 'skipped' && v.status !== 'missing') values.push(v);
+  }
+  if (values.length < last) {
+    const final = fromRecord(epochs.at(-1) as Rec, name);
+    return { value: null, status: final.status === 'ok' ? 'skipped' : final.status };
+  }
+  const bad = values.find((v) => v.status !== 'ok');
+  if (bad !== undefined) return { value: null, status: bad.status };
+  const mean = values.reduce((s, v) => s + (v.value as number), 0) / values.length;
+  const per = values[0]?.perDirection;
+  if (per === undefined) return { value: mean, status: 'ok' };
+  return { value: mean, status: 'ok', perDirection: per.map((_, i) => values.reduce((s, v) => s + (v.perDirection?.[i] as number), 0) / values.length) };
+}
+
+/**
  * Summarizes a finished run.
  * @param contents the parsed run folder
- * @param last how many of the last measured epochs to average (1: the final value)
+ * @param last how many of the last epochs where each metric was measured to average (1: the final value)
  * @throws {LandscopeError} `BAD_ARTIFACT` for a run that did not finish, has a truncated metrics
  * file, or has fewer measured epochs than `last`
  */
@@ -122,17 +146,7 @@ export function summarizeRun(contents: RunContents, last = 1): RunSummary {
   if (epochs.length < last) throw new LandscopeError('BAD_ARTIFACT', `run ${dir}: ${epochs.length} measured epoch(s), fewer than the ${last} to average`);
   const window = epochs.slice(-last);
   const metrics: Record<string, MetricValue> = {};
-  for (const name of GATE_METRICS) {
-    const values = window.map((r) => fromRecord(r, name));
-    const bad = values.find((v) => v.status !== 'ok');
-    if (bad !== undefined) {
-      metrics[name] = { value: null, status: bad.status };
-      continue;
-    }
-    const mean = values.reduce((s, v) => s + (v.value as number), 0) / values.length;
-    const per = values[0]?.perDirection;
-    metrics[name] = per === undefined ? { value: mean, status: 'ok' } : { value: mean, status: 'ok', perDirection: per.map((_, i) => values.reduce((s, v) => s + (v.perDirection?.[i] as number), 0) / values.length) };
-  }
+  for (const name of GATE_METRICS) metrics[name] = lastMeasured(epochs, name, last);
   const model = run['model'] as { weights?: { name: string; shape: number[] }[] } | undefined;
   const options = (run['options'] ?? {}) as { sharpness?: { directions?: number; radii?: number[] } | false };
   const firstSharpness = window[0]?.['sharpness'] as Rec | undefined;

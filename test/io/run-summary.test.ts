@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import type { RunContents } from '../../src/io/run-folder.js';
+import { summarizeRun } from '../../src/io/run-summary.js';
+
+/** An epoch record as the monitor writes it; `hessian` and `sharpness` measured or budget-skipped. */
+function epoch(e: number, lambda: number | null, sharp: number[] | null): Record<string, unknown> {
+  return {
+    epoch: e,
+    logs: { loss: 1 / (e + 1) },
+    skipped: [...(lambda === null ? ['hessian'] : []), ...(sharp === null ? ['sharpness'] : [])],
+    hessian: lambda === null ? { skipped: 'budget', estimatedSeconds: 1 } : { lambdaMax: lambda, lambdaMin: -0.1, ratio: 0.1 / lambda, converged: true },
+    sharpness: sharp === null ? { skipped: 'budget' } : { directions: sharp.length, radii: [{ radius: 0.1, mean: sharp.reduce((a, b) => a + b, 0) / sharp.length, curvature: 1, values: sharp }] },
+  };
+}
+
+const run = (metrics: Record<string, unknown>[]): RunContents => ({ dir: 'runs/x', run: { status: 'finished', seeds: { directions: 1 }, model: { weights: [] } }, metrics, truncatedLines: 0, snapshots: null });
+
+describe('summarizeRun', () => {
+  it('--last K averages the last K epochs where each metric was measured, passing over budget-skipped ones', () => {
+    const contents = run([epoch(-1, 9, [9, 9]), epoch(0, 1, [0.1, 0.3]), epoch(1, null, null), epoch(2, 2, null), epoch(3, null, [0.3, 0.5]), epoch(4, 3, [0.5, 0.7])]);
+    const s = summarizeRun(contents, 3);
+    expect(s.metrics['hessian_max']).toEqual({ value: 2, status: 'ok' }); // epochs 0, 2, 4
+    expect(s.metrics['fn_sharpness']).toMatchObject({ value: expect.closeTo(0.4, 12), status: 'ok', perDirection: [expect.closeTo(0.3, 12), expect.closeTo(0.5, 12)] }); // epochs 0, 3, 4
+    expect(s.metrics['loss']?.value).toBeCloseTo((1 / 3 + 1 / 4 + 1 / 5) / 3, 12);
+    expect(s.epoch).toBe(4);
+  });
+
+  it('too few measurements, or an unconverged one among them, cannot be judged', () => {
+    const few = summarizeRun(run([epoch(0, null, [1, 2]), epoch(1, null, [1, 2]), epoch(2, 3, [1, 2])]), 2);
+    expect(few.metrics['hessian_max']).toEqual({ value: null, status: 'skipped' });
+    const unconverged = run([epoch(0, 1, [1, 2]), epoch(1, 2, [1, 2])]);
+    (unconverged.metrics[0] as { hessian: { converged: boolean } }).hessian.converged = false;
+    expect(summarizeRun(unconverged, 2).metrics['hessian_max']).toEqual({ value: null, status: 'not-converged' });
+    expect(summarizeRun(unconverged, 1).metrics['hessian_max']).toEqual({ value: 2, status: 'ok' });
+  });
+});
