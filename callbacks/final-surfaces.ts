@@ -10,9 +10,8 @@ import { linspace } from '../src/core/grid.js';
 import { ParamList } from '../src/core/param-list.js';
 import { randomDirection } from '../src/core/random-direction.js';
 import { toNested } from '../src/core/sample-grid.js';
-import { snapshotDot } from '../src/core/snapshot-dot.js';
 import { trajectoryPca } from '../src/core/trajectory-pca.js';
-import { readRunFolder, readSnapshotFile, type RunFolder } from '../src/io/run-folder.js';
+import type { RunFolder } from '../src/io/run-folder.js';
 import { writeAtomic } from '../src/io/write-atomic.js';
 import { normalizeForModel } from '../src/landscape/directions.js';
 import { hessianMap } from '../src/landscape/hessian.js';
@@ -21,6 +20,7 @@ import { ModelEvaluator } from '../src/model/evaluator.js';
 import { resolveLoss } from '../src/model/model-loss.js';
 import { modelLayout, modelWeights } from '../src/model/model-weights.js';
 import type { MeasureContext } from './measurement.js';
+import type { TrajectoryState } from './trajectory-callback.js';
 
 /** Settings of the end-of-training surfaces. */
 export interface FinalSurfaceSettings {
@@ -52,8 +52,9 @@ export function checkFinalSurfaceSettings(s: FinalSurfaceSettings, what: string)
 /**
  * Computes the end-of-training surfaces and writes `surfaces.json`.
  * @param log progress lines (e.g. to stderr)
+ * @param trajectory the running PCA's state, for the PCA plane (null: no PCA plane)
  */
-export async function writeFinalSurfaces(context: MeasureContext, settings: FinalSurfaceSettings, log: (line: string) => void): Promise<void> {
+export async function writeFinalSurfaces(context: MeasureContext, settings: FinalSurfaceSettings, log: (line: string) => void, trajectory: TrajectoryState | null = null): Promise<void> {
   const run = context.run as RunFolder;
   const { model } = context;
   const started = performance.now();
@@ -70,7 +71,7 @@ export async function writeFinalSurfaces(context: MeasureContext, settings: Fina
     raw.dispose();
     return d;
   });
-  const pcaPlane = settings.pca === false ? null : await pcaDirections(model, run);
+  const pcaPlane = settings.pca === false || trajectory === null ? null : await pcaDirections(model, run, trajectory);
   const nr = settings.ratioMap ?? 0;
   const total = n1 + n2 * n2 + (pcaPlane === null ? 0 : n2 * n2) + nr * nr;
   let done = 0;
@@ -140,29 +141,35 @@ export async function writeFinalSurfaces(context: MeasureContext, settings: Fina
 }
 
 /**
- * The trajectory's first two principal directions as model-layout parameter lists (unit vectors
- * over the trainable weights, zero elsewhere), from the run folder's snapshots.
+ * The trajectory's first two principal directions as model-layout parameter lists (zero outside
+ * the entries the trajectory covers and on non-trainable weights), from the running PCA's Gram
+ * matrix — so `trajectory.ignore` holds and nothing is recomputed — and the snapshots streamed from
+ * disk one at a time: pc = Σ_e w_e (θ_e − θ_last) = Σ_e w_e θ_e − (Σ_e w_e) θ_last, in float64.
  */
-async function pcaDirections(model: tf.LayersModel, run: RunFolder) {
-  const { snapshots: manifest } = await readRunFolder(run.dir);
-  if (manifest === null || manifest.snapshots.length < 3) return null;
-  const snaps: Float32Array[] = [];
-  for (const s of manifest.snapshots) snaps.push(await readSnapshotFile(join(run.dir, 'snapshots', s.file)));
-  const m = snaps.length;
-  const first = snaps[0] as Float32Array;
-  const gram = new Float64Array(m * m);
-  for (let i = 0; i < m; i++) for (let j = i; j < m; j++) gram[i * m + j] = gram[j * m + i] = snapshotDot(snaps[i] as Float32Array, snaps[j] as Float32Array, first);
+async function pcaDirections(model: tf.LayersModel, run: RunFolder, trajectory: TrajectoryState) {
+  const { gram, labels, mask } = trajectory;
+  const m = labels.length;
+  if (m < 3) return null;
   const pca = trajectoryPca(gram, m, 2);
   if (pca.weights.length < 2) return null;
-  const last = snaps[m - 1] as Float32Array;
-  const weights = modelWeights(model);
-  const directions = pca.weights.slice(0, 2).map((w) => {
-    // pc = Σ_e w_e (θ_e − θ_last), in float64, then per tensor.
-    const pc = new Float64Array(last.length);
-    snaps.forEach((s, e) => {
-      const we = w[e] as number;
-      if (we !== 0) for (let i = 0; i < pc.length; i++) pc[i] = (pc[i] as number) + we * ((s[i] as number) - (last[i] as number));
+  const w = pca.weights.slice(0, 2);
+  const last = await run.readSnapshot(labels[m - 1] as string);
+  const pcs = w.map(() => new Float64Array(last.length));
+  for (let e = 0; e < m; e++) {
+    const snap = e === m - 1 ? last : await run.readSnapshot(labels[e] as string);
+    w.forEach((we, c) => {
+      const k = we[e] as number;
+      const pc = pcs[c] as Float64Array;
+      if (k !== 0) for (let i = 0; i < pc.length; i++) pc[i] = (pc[i] as number) + k * (snap[i] as number);
     });
+  }
+  w.forEach((we, c) => {
+    const total = we.reduce((a, b) => a + b, 0);
+    const pc = pcs[c] as Float64Array;
+    for (let i = 0; i < pc.length; i++) pc[i] = mask !== undefined && mask[i] === 0 ? 0 : (pc[i] as number) - total * (last[i] as number);
+  });
+  const weights = modelWeights(model);
+  const directions = pcs.map((pc) => {
     let offset = 0;
     return new ParamList(
       weights.map((mw) => {
@@ -178,6 +185,6 @@ async function pcaDirections(model: tf.LayersModel, run: RunFolder) {
     directions,
     explainedVarianceRatio: pca.explainedVarianceRatio.slice(0, 5),
     coords: { x: pca.coords[0] as number[], y: pca.coords[1] as number[] },
-    epochs: manifest.snapshots.map((s) => s.epoch),
+    epochs: [...trajectory.epochs],
   };
 }

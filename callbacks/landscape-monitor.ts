@@ -47,10 +47,12 @@ export class LandscapeMonitor extends MeasurementCallback {
   /** @throws {TypeError|RangeError} naming the option, the value and what is allowed */
   constructor(options: LandscapeMonitorOptions) {
     const measurements: Measurement[] = [new WeightsMeasurement()];
+    let trajectory: TrajectoryMeasurement | null = null;
     if (options?.trajectory !== false) {
       if (options?.runDir === null) throw new RangeError('landscapeMonitor: trajectory needs a runDir for its snapshots; pass runDir or trajectory: false');
       if (options?.snapshots) throw new RangeError('landscapeMonitor: snapshots (pruning) go with trajectory: false; the trajectory keeps every snapshot for its PCA');
-      measurements.push(new TrajectoryMeasurement(options?.trajectory || {}, 'landscapeMonitor: trajectory'));
+      trajectory = new TrajectoryMeasurement(options?.trajectory || {}, 'landscapeMonitor: trajectory');
+      measurements.push(trajectory);
     } else if (options?.snapshots) {
       measurements.push(new SnapshotMeasurement(options.snapshots, 'landscapeMonitor: snapshots'));
     }
@@ -58,14 +60,16 @@ export class LandscapeMonitor extends MeasurementCallback {
     if (options?.hessian !== false) measurements.push(new HessianMeasurement(options?.hessian || {}, 'landscapeMonitor: hessian'));
     if (options?.finalSurfaces) checkFinalSurfaceSettings(options.finalSurfaces, 'landscapeMonitor: finalSurfaces');
     super(options, measurements, 'landscapeMonitor');
+    this.trajectory = trajectory;
     this.finalSurfaces = options?.finalSurfaces === false || options?.runDir === null ? null : { ...(options?.finalSurfaces || {}), pca: options?.trajectory !== false && (options?.finalSurfaces || {}).pca !== false };
   }
 
   private readonly finalSurfaces: FinalSurfaceSettings | null;
+  private readonly trajectory: TrajectoryMeasurement | null;
 
   protected override async afterTraining(): Promise<void> {
     if (this.finalSurfaces === null || this.context === null || this.context.run === null) return;
-    await writeFinalSurfaces(this.context, this.finalSurfaces, (line) => this.progress(line));
+    await writeFinalSurfaces(this.context, this.finalSurfaces, (line) => this.progress(line), this.trajectory?.state() ?? null);
   }
 }
 

@@ -21,6 +21,17 @@ export interface TrajectorySettings {
   readonly components?: number;
 }
 
+/** The running PCA's state: what the end-of-training PCA plane is built from. */
+export interface TrajectoryState {
+  /** The Gram matrix of θ_e − θ_0 over the covered entries, row-major m×m. */
+  readonly gram: Float64Array;
+  /** The snapshots' labels and epochs, in order. */
+  readonly labels: readonly string[];
+  readonly epochs: readonly number[];
+  /** The entries the PCA covers (undefined: all). */
+  readonly mask: Uint8Array | undefined;
+}
+
 /** Snapshots the weights and tracks the trajectory's PCA; see the file comment. */
 export class TrajectoryMeasurement implements Measurement {
   readonly name = 'trajectory';
@@ -35,6 +46,11 @@ export class TrajectoryMeasurement implements Measurement {
     if (settings.ignore !== undefined && settings.ignore !== 'none' && settings.ignore !== 'biasbn') {
       throw new RangeError(`${what}: ignore '${settings.ignore}' is not one of none, biasbn`);
     }
+  }
+
+  /** The Gram matrix and snapshots so far (the same the epochs' PCA used: `ignore` applied). */
+  state(): TrajectoryState {
+    return { gram: Float64Array.from(this.gram.flat()), labels: [...this.labels], epochs: [...this.epochs], mask: this.mask };
   }
 
   async begin(context: MeasureContext): Promise<void> {
