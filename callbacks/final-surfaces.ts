@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { linspace } from '../src/core/grid.js';
 import { ParamList } from '../src/core/param-list.js';
 import { randomDirection } from '../src/core/random-direction.js';
+import { subSeed } from '../src/core/sub-seed.js';
 import { toNested } from '../src/core/sample-grid.js';
 import { trajectoryPca } from '../src/core/trajectory-pca.js';
 import type { RunFolder } from '../src/io/run-folder.js';
@@ -64,7 +65,7 @@ export async function writeFinalSurfaces(context: MeasureContext, settings: Fina
   const loss = resolveLoss(model, context.loss);
   const evaluator = new ModelEvaluator(model, context.probe, { loss: loss.fn, lossName: loss.name, batchSize: context.batchSize });
   const layout = modelLayout(model);
-  const seeds = [context.seed * 1000 + 500, context.seed * 1000 + 501];
+  const seeds = [subSeed(context.seed, 500), subSeed(context.seed, 501)];
   const directions = seeds.map((seed) => {
     const raw = randomDirection(layout, seed);
     const d = normalizeForModel(model, raw, { norm: 'filter', ignore: 'biasbn' });

@@ -5,6 +5,7 @@
  * same architecture and seed, so epochs and runs compare pairwise. At each radius r (filter-
  * normalized units), s_i = (L(θ + r d_i) + L(θ − r d_i))/2 − L(θ) on the probe set.
  */
+import { subSeed } from '../src/core/sub-seed.js';
 import { sharpness, type Sharpness } from '../src/core/sharpness.js';
 import type { ParamList } from '../src/core/param-list.js';
 import { randomDirection } from '../src/core/random-direction.js';
@@ -46,7 +47,7 @@ export class SharpnessMeasurement implements Measurement {
 
   async begin(context: MeasureContext): Promise<void> {
     const layout = modelLayout(context.model);
-    this.raw = Array.from({ length: this.count }, (_, i) => randomDirection(layout, context.seed * 1000 + i));
+    this.raw = Array.from({ length: this.count }, (_, i) => randomDirection(layout, subSeed(context.seed, i)));
     const loss = resolveLoss(context.model, context.loss);
     this.evaluator = new ModelEvaluator(context.model, context.probe, { loss: loss.fn, lossName: loss.name, batchSize: context.batchSize });
   }

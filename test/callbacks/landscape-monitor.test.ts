@@ -160,6 +160,14 @@ describe('landscapeMonitor options and failures', () => {
     }
   });
 
+  it('the largest allowed seed works (sub-seeds of directions do not overflow)', async () => {
+    const model = classifier(2);
+    const train = data(32, 8);
+    const monitor = landscapeMonitor({ probe: data(16, 9), runDir: null, trajectory: false, seed: 2 ** 31 - 2, budget: null, hessian: false, finalSurfaces: { resolution: 3, sliceResolution: 3 } });
+    await model.fit(train.x, train.y, { epochs: 1, callbacks: [monitor], verbose: 0 });
+    expect((monitor.records.at(-1) as any).sharpness.radii[0].mean).toEqual(expect.any(Number));
+  });
+
   it('the budget skips measurements that would exceed it, and records what it skipped', async () => {
     const model = classifier(7);
     const train = data(64, 4);
