@@ -113,6 +113,8 @@ export class MeasurementCallback extends tf.Callback {
   private readonly name: string;
   private sink: MlflowSink | null = null;
   private heartbeat: ReturnType<typeof setInterval> | null = null;
+  /** One-hot labels made from a probe of class ids for a categorical loss (owned here). */
+  private probeY: tf.Tensor | null = null;
   /** Set once the run is closed (finished, failed or killed): no heartbeat is written after that. */
   private closed = false;
   /** run.json writes, one after another, so a late heartbeat never lands over the final status. */
@@ -164,10 +166,11 @@ export class MeasurementCallback extends tf.Callback {
       throw new LandscopeError('UNSUPPORTED_MODEL', `${name}: ${(e as Error).message}`);
     }
     checkProbeFits(model, probe, name);
+    this.probeY = await oneHotProbeLabels(model, probe.y, loss.name, name);
     this.run = this.options.runDir === null ? null : await RunFolder.create(this.options.runDir ?? 'runs', this.options.runId ?? makeRunId(this.options.name));
     this.context = {
       model,
-      probe: { x: probe.x, y: probe.y },
+      probe: { x: probe.x, y: this.probeY ?? probe.y },
       loss: this.options.loss,
       batchSize: this.options.batchSize ?? 256,
       run: this.run,
@@ -242,6 +245,7 @@ export class MeasurementCallback extends tf.Callback {
       this.warn(`${this.name}: end-of-training work failed: ${(e as Error)?.message ?? String(e)}`);
     }
     this.finalSeconds += (performance.now() - t0) / 1000;
+    this.releaseProbe();
     await this.writeRun(status);
     this.closed = true;
     await this.writeReport();
@@ -251,6 +255,11 @@ export class MeasurementCallback extends tf.Callback {
   private stopHeartbeat(): void {
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
     this.heartbeat = null;
+  }
+
+  private releaseProbe(): void {
+    this.probeY?.dispose();
+    this.probeY = null;
   }
 
   /** Work after the last epoch, before the report (the monitor computes its final surfaces here). */
@@ -315,6 +324,7 @@ export class MeasurementCallback extends tf.Callback {
     this.runInfo = { ...this.runInfo, error: String((error as Error)?.message ?? error) };
     await this.writeRun('failed', true);
     for (const m of this.measurements) m.end?.();
+    this.releaseProbe();
     await this.writeReport();
     await this.closeSink('FAILED');
   }
@@ -442,6 +452,23 @@ function checkProbeFits(model: tf.LayersModel, probe: { x: tf.Tensor; y: tf.Tens
   if (!ids && (probe.y.rank !== output.length || output.some((d, i) => i > 0 && d !== null && d !== probe.y.shape[i]))) {
     throw new LandscopeError('LABEL_SHAPE', `${name}: probe.y has shape [${probe.y.shape}], the model's output is [${output.map((d) => d ?? 'N')}]`);
   }
+}
+
+/**
+ * Class ids `[N]` or `[N, 1]` given for a categorical cross-entropy would broadcast against the
+ * `[N, C]` output into a wrong loss: they become one-hot labels (null when no conversion is needed).
+ * @throws {LandscopeError} `LABEL_SHAPE` for ids that are not integers from 0 to C − 1
+ */
+async function oneHotProbeLabels(model: tf.LayersModel, y: tf.Tensor, loss: string | undefined, name: string): Promise<tf.Tensor | null> {
+  const classes = model.outputs[0]?.shape.at(-1) ?? 1;
+  const ids = y.rank === 1 || (y.rank === 2 && y.shape[1] === 1);
+  if (!ids || loss !== 'categoricalCrossentropy' || classes === null || classes < 2) return null;
+  const values = await y.data();
+  const bad = Array.from(values).findIndex((v) => !(Number.isInteger(v) && v >= 0 && v < classes));
+  if (bad >= 0) {
+    throw new LandscopeError('LABEL_SHAPE', `${name}: probe.y has shape [${y.shape}] (class ids) but row ${bad} is ${values[bad]}: class ids must be integers from 0 to ${classes - 1} (or give one-hot labels [N, ${classes}])`);
+  }
+  return tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(values), 'int32'), classes).toFloat());
 }
 
 function describeOptions(options: MeasurementCallbackOptions): Record<string, unknown> {

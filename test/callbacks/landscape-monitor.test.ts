@@ -160,6 +160,21 @@ describe('landscapeMonitor options and failures', () => {
     }
   });
 
+  it('a probe of class ids for a categorical cross-entropy gives the same numbers as its one-hot labels; bad ids are refused', async () => {
+    const train = data(32, 13);
+    const probe = data(16, 14);
+    const ids = tf.argMax(probe.y, 1);
+    const run = async (y: tf.Tensor) => {
+      const model = classifier(4);
+      const monitor = landscapeMonitor({ probe: { x: probe.x, y }, runDir: null, trajectory: false, budget: null, hessian: { maxIter: 10 }, finalSurfaces: false });
+      await model.fit(train.x, train.y, { epochs: 1, callbacks: [monitor], verbose: 0, shuffle: false });
+      return monitor.records.map((r) => [(r as any).sharpness.radii[0].mean, (r as any).hessian.lambdaMax]);
+    };
+    expect(await run(ids)).toEqual(await run(probe.y));
+    const bad = landscapeMonitor({ probe: { x: probe.x, y: tf.fill([16], 7) }, runDir: null, trajectory: false });
+    await expect(classifier(4).fit(train.x, train.y, { epochs: 1, callbacks: [bad], verbose: 0 })).rejects.toThrow('landscapeMonitor: probe.y has shape [16] (class ids) but row 0 is 7: class ids must be integers from 0 to 2');
+  });
+
   it('the largest allowed seed works (sub-seeds of directions do not overflow)', async () => {
     const model = classifier(2);
     const train = data(32, 8);
