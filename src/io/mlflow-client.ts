@@ -74,7 +74,12 @@ export class MlflowClient {
     return h;
   }
 
-  private async call<T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, raw?: Uint8Array): Promise<T> {
+  /**
+   * One REST call. A 2xx answer means the server took the request: its body is parsed when the
+   * caller needs it, and one that is not JSON (a proxy's HTML page) is a non-retryable error, so a
+   * request that was taken is never sent twice.
+   */
+  private async call<T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, raw?: Uint8Array, ignoreBody = false): Promise<T> {
     const timeout = this.connection.timeoutMs ?? 10_000;
     let res;
     try {
@@ -89,7 +94,14 @@ export class MlflowClient {
       throw new MlflowError(`${method} ${path}: ${(e as Error).message}`, 0, undefined);
     }
     const text = await res.body.text();
-    if (res.statusCode >= 200 && res.statusCode < 300) return (text === '' ? {} : JSON.parse(text)) as T;
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      if (text === '' || ignoreBody) return {} as T;
+      try {
+        return JSON.parse(text) as T;
+      } catch {
+        throw new MlflowError(`${method} ${path}: HTTP ${res.statusCode} with a body that is not JSON (${JSON.stringify(text.slice(0, 60))}): is the tracking URI an MLflow server?`, res.statusCode, 'NOT_JSON');
+      }
+    }
     let errorCode: string | undefined;
     let message = text.slice(0, 300);
     try {
@@ -132,12 +144,12 @@ export class MlflowClient {
 
   /** One LogBatch call (the caller respects LOG_BATCH_LIMITS; see `splitLogBatch`). */
   async logBatch(runId: string, batch: { metrics?: readonly MlflowMetric[]; params?: readonly MlflowKeyValue[]; tags?: readonly MlflowKeyValue[] }): Promise<void> {
-    await this.call('POST', '/api/2.0/mlflow/runs/log-batch', { run_id: runId, metrics: batch.metrics ?? [], params: batch.params ?? [], tags: batch.tags ?? [] });
+    await this.call('POST', '/api/2.0/mlflow/runs/log-batch', { run_id: runId, metrics: batch.metrics ?? [], params: batch.params ?? [], tags: batch.tags ?? [] }, undefined, true);
   }
 
   /** Sets a run's final status. */
   async updateRun(runId: string, status: 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED', endTime: number): Promise<void> {
-    await this.call('POST', '/api/2.0/mlflow/runs/update', { run_id: runId, status, end_time: endTime });
+    await this.call('POST', '/api/2.0/mlflow/runs/update', { run_id: runId, status, end_time: endTime }, undefined, true);
   }
 
   /**
@@ -153,7 +165,7 @@ export class MlflowClient {
     }
     const root = (match[1] as string).replace(/\/+$/, '');
     const encoded = `${root}/${path}`.split('/').map(encodeURIComponent).join('/');
-    await this.call('PUT', `/api/2.0/mlflow-artifacts/artifacts/${encoded}`, undefined, content);
+    await this.call('PUT', `/api/2.0/mlflow-artifacts/artifacts/${encoded}`, undefined, content, true);
   }
 }
 

@@ -21,6 +21,8 @@ export class FakeMlflow {
   readonly requests: { method: string; path: string; authorization?: string }[] = [];
   /** Fail the next n requests with this status (503 → retryable). */
   failNext = { count: 0, status: 503 };
+  /** Paths whose requests are carried out but answered 200 with an HTML page (a proxy in between). */
+  readonly htmlReplies = new Set<string>();
   /** Hold every response this long. */
   stallMs = 0;
   /** When set, requests without this Authorization header get 401. */
@@ -40,6 +42,11 @@ export class FakeMlflow {
   }
 
   private send(res: ServerResponse, status: number, body: unknown): void {
+    if (status < 300 && (res as ServerResponse & { html?: boolean }).html === true) {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<html><body>OK</body></html>');
+      return;
+    }
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   }
@@ -63,6 +70,7 @@ export class FakeMlflow {
       return this.error(res, 401, 'UNAUTHENTICATED', 'credentials are missing or wrong');
     }
     const path = url.pathname;
+    (res as ServerResponse & { html?: boolean }).html = this.htmlReplies.has(path);
     if (req.method === 'PUT' && path.startsWith('/api/2.0/mlflow-artifacts/artifacts/')) {
       this.artifacts.set(decodeURIComponent(path.slice('/api/2.0/mlflow-artifacts/artifacts/'.length)), raw);
       return this.send(res, 200, {});

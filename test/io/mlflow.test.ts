@@ -54,6 +54,26 @@ describe('MlflowSink against a real HTTP server on loopback', () => {
     expect(server.artifacts.get(`${report.experimentId}/${report.runId}/artifacts/metrics.jsonl`)?.toString()).toBe('{"epoch":0}\n');
   });
 
+  it('a 2xx answer whose body is not JSON is never retried: a log-batch is sent once, a run is created once', async () => {
+    server.htmlReplies.add('/api/2.0/mlflow/runs/log-batch');
+    const sink = new MlflowSink({ trackingUri: uri, backoffMs: 5, maxAttempts: 6 });
+    sink.start({}, {});
+    sink.logMetrics(0, { loss: 1 });
+    const report = await sink.close('FINISHED', 5000);
+    expect(report.failed).toEqual([]);
+    const run = server.runs.get(report.runId as string);
+    // Every log-batch request was carried out once: no metric appears twice.
+    expect(run?.metrics.filter((m) => m.key === 'loss')).toHaveLength(1);
+    server.htmlReplies.clear();
+    server.htmlReplies.add('/api/2.0/mlflow/runs/create');
+    const before = server.runs.size;
+    const second = new MlflowSink({ trackingUri: uri, backoffMs: 5, maxAttempts: 6 });
+    second.start({}, {});
+    const r2 = await second.close('FINISHED', 5000);
+    expect(server.runs.size - before).toBe(1);
+    expect(r2.failed[0]?.error).toMatch(/HTTP 200 with a body that is not JSON .*is the tracking URI an MLflow server\?/);
+  });
+
   it('MlflowSink retries 5xx answers with backoff and gets everything through', async () => {
     server.failNext = { count: 4, status: 503 };
     const sink = new MlflowSink({ trackingUri: uri, backoffMs: 5, maxAttempts: 6 });
