@@ -42,14 +42,18 @@ async function fdHvp(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, v: Param
 
 const init = (seed: number) => ({ kernelInitializer: tf.initializers.glorotNormal({ seed }), biasInitializer: tf.initializers.randomNormal({ stddev: 0.1, seed: seed + 100 }) });
 
-/** Smooth models covering the supported layers and activations. */
-const smooth: { name: string; build: () => tf.LayersModel; input: number[]; classes: number; loss?: string; intInput?: number }[] = [
-  {
-    name: 'Dense with sigmoid, elu, selu, softplus, gelu, swish, mish, relu6, softsign and softmax',
-    build: () => tf.sequential({ layers: [tf.layers.dense({ units: 6, activation: 'sigmoid', inputShape: [5], ...init(1) }), ...(['elu', 'selu', 'softplus', 'gelu', 'swish', 'mish', 'relu6', 'softsign'] as const).map((activation, i) => tf.layers.dense({ units: 6, activation, ...init(2 + i * 31) })), tf.layers.dense({ units: 3, activation: 'softmax', ...init(5) })] }),
+/** Smooth models covering the supported layers and activations: one activation per model, so an error in one is not averaged away by the others. */
+const smooth: { name: string; build: () => tf.LayersModel; input: number[]; classes: number; loss?: string; intInput?: number; tol?: number; h?: number }[] = [
+  ...(['sigmoid', 'tanh', 'elu', 'selu', 'softplus', 'gelu', 'swish', 'mish', 'relu6', 'softsign'] as const).map((activation, i) => ({
+    name: `Dense with ${activation}, then softmax`,
+    build: () => tf.sequential({ layers: [tf.layers.dense({ units: 6, activation, inputShape: [5], ...init(1 + i * 31) }), tf.layers.dense({ units: 3, activation: 'softmax', ...init(5 + i) })] }),
     input: [5],
     classes: 3,
-  },
+    // At h = 1e-3 the step crosses kinks of elu (f'') and relu6 (f') for a few of the 144
+    // pre-activations and the differences, not the HVP, are off (1.7% and 99%); at 3e-4 none is crossed.
+    tol: 1e-3,
+    h: 3e-4,
+  })),
   {
     name: 'Conv2D (tanh) + AveragePooling2D + BatchNormalization + Dropout + Flatten',
     build: () =>
@@ -129,8 +133,8 @@ for (const backend of BACKENDS) {
         const H = hvp(model, { x, y }, { batchSize: 10 });
         const v = randomDirection({ names: H.names, shapes: H.shapes }, 19);
         const exact = await (await H(v)).toFlat();
-        const fd = await fdHvp(model, x, y, v);
-        expect(relErr(exact, fd)).toBeLessThan(1e-2);
+        const fd = await fdHvp(model, x, y, v, c.h ?? 1e-3);
+        expect(relErr(exact, fd)).toBeLessThan(c.tol ?? 1e-2);
         H.dispose();
       });
     }
