@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { renderChartPng } from '../../reports/chart-png.js';
 import type { ReportChart } from '../../reports/run-charts.js';
 import { runCli } from '../helpers/cli.js';
 import { tmpPath } from '../helpers/fixture.js';
+import { fitRun } from '../helpers/monitored-run.js';
 
 /** The same chart with its text drawn in black, or in transparent ink (identical layout). */
 const chart = (withText: boolean): ReportChart => {
@@ -37,9 +39,12 @@ describe('renderChartPng', () => {
   });
 
   it('landscope report --png writes every chart of a run as a PNG', async () => {
-    // The monitor tests' run folder with all measurements and surfaces.
-    const dir = tmpPath('report', 'full');
-    const r = await runCli(['report', dir, '--png', '--out', tmpPath('report', 'again.html')]);
+    // A run folder of its own, with all measurements and surfaces (no other test file's output).
+    const root = tmpPath('chart-png');
+    await rm(root, { recursive: true, force: true });
+    await fitRun(root, 'full', 'png run', 4, { finalSurfaces: { resolution: 7, sliceResolution: 9, ratioMap: 3 }, log: () => {} });
+    const dir = `${root}/full`;
+    const r = await runCli(['report', dir, '--png', '--out', `${root}/again.html`]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/report: 9 PNG charts \(loss, sharpness, hessian, trajectory, evr, slice, contour, ratio, weights\)/);
     const png = readFileSync(`${dir}/charts/contour.png`);

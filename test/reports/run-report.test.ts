@@ -1,10 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { landscapeMonitor } from '../../callbacks/landscape-monitor.js';
 import { readRunFolder } from '../../src/io/run-folder.js';
 import { runReportData } from '../../reports/run-report-data.js';
 import { renderRunReport } from '../../reports/run-report.js';
@@ -13,24 +11,9 @@ import { useBackend } from '../helpers/backend.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { runCli } from '../helpers/cli.js';
 import { tmpPath } from '../helpers/fixture.js';
+import { EVIL, fitRun } from '../helpers/monitored-run.js';
 
 const root = tmpPath('report');
-const EVIL = '<script>window.__pwned=1</script>';
-
-async function fitRun(runId: string, name: string, epochs: number, options: Record<string, unknown> = {}) {
-  const model = tf.sequential({
-    layers: [
-      tf.layers.dense({ units: 8, activation: 'tanh', inputShape: [6], name: `dense${EVIL}`.replace(/[^A-Za-z0-9_]/g, '_') }),
-      tf.layers.dense({ units: 3, activation: 'softmax' }),
-    ],
-  });
-  model.compile({ optimizer: tf.train.sgd(0.3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
-  const x = tf.randomNormal([96, 6], 0, 1, 'float32', 4);
-  const y = tf.oneHot(tf.argMax(tf.matMul(x, tf.randomNormal([6, 3], 0, 1, 'float32', 5)), 1), 3).toFloat();
-  const monitor = landscapeMonitor({ probe: { x, y }, runDir: root, runId, name, budget: null, hessian: { maxIter: 20 }, ...options });
-  await model.fit(x, y, { epochs, batchSize: 16, validationSplit: 0.25, callbacks: [monitor], verbose: 0 });
-}
-
 /**
  * Opens a report, and returns console errors, requests, and per-canvas drawn-pixel counts. One page
  * is reused: the npm Chromium runs single-process, so closing a page closes the browser.
@@ -73,7 +56,7 @@ describe('run report in a real browser', () => {
 
   it('the report written at the end of fit() opens offline with every chart drawn and no console error', async () => {
     const log: string[] = [];
-    await fitRun('full', `run ${EVIL}`, 4, { finalSurfaces: { resolution: 15, sliceResolution: 21, ratioMap: 5 }, log: (l: string) => log.push(l) });
+    await fitRun(root, 'full', `run ${EVIL}`, 4, { finalSurfaces: { resolution: 15, sliceResolution: 21, ratioMap: 5 }, log: (l: string) => log.push(l) });
     expect(log.at(-1)).toBe('landscapeMonitor: final surfaces: 496/496 points');
     expect(JSON.parse(readFileSync(`${root}/full/surfaces.json`, 'utf8')).ratio.ratio).toHaveLength(5);
     const surfaces = JSON.parse(readFileSync(`${root}/full/surfaces.json`, 'utf8'));
@@ -95,7 +78,7 @@ describe('run report in a real browser', () => {
   });
 
   it('a run with missing pieces still renders and says what is missing', async () => {
-    await fitRun('partial', 'partial', 3, { hessian: false, sharpness: false, finalSurfaces: false });
+    await fitRun(root, 'partial', 'partial', 3, { hessian: false, sharpness: false, finalSurfaces: false });
     // Simulate a crash: status running, the last metrics line cut short.
     const dir = `${root}/partial`;
     const run = JSON.parse(readFileSync(`${dir}/run.json`, 'utf8'));
@@ -121,7 +104,7 @@ describe('run report in a real browser', () => {
   });
 
   it('landscope compare overlays runs and plots sharpness against the generalization gap, in a real browser', async () => {
-    await fitRun('fast', 'second run', 4, { finalSurfaces: false });
+    await fitRun(root, 'fast', 'second run', 4, { finalSurfaces: false });
     const r = await runCli(['compare', `${root}/full`, `${root}/fast`, '--out', `${root}/compare.html`, '--png', `${root}/compare-png`]);
     expect(r.code, r.stderr).toBe(0);
     const html = readFileSync(`${root}/compare.html`, 'utf8');
