@@ -115,9 +115,9 @@ export class MeasurementCallback extends tf.Callback {
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   /** One-hot labels made from a probe of class ids for a categorical loss (owned here). */
   private probeY: tf.Tensor | null = null;
-  /** Set once the run is closed (finished, failed or killed): no heartbeat is written after that. */
+  /** Set once the run is closed (finished, failed or killed): closing again does nothing. */
   private closed = false;
-  /** run.json writes, one after another, so a late heartbeat never lands over the final status. */
+  /** run.json writes, one after another in call order, so a heartbeat never lands over the final status. */
   private runWrites: Promise<void> = Promise.resolve();
 
   /**
@@ -322,15 +322,14 @@ export class MeasurementCallback extends tf.Callback {
     this.closed = true;
     this.stopHeartbeat();
     this.runInfo = { ...this.runInfo, error: String((error as Error)?.message ?? error) };
-    await this.writeRun('failed', true);
+    await this.writeRun('failed');
     for (const m of this.measurements) m.end?.();
     this.releaseProbe();
     await this.writeReport();
     await this.closeSink('FAILED');
   }
 
-  private async writeRun(status: string, force = false): Promise<void> {
-    if (this.closed && !force) return;
+  private async writeRun(status: string): Promise<void> {
     this.runInfo = {
       ...this.runInfo,
       status,

@@ -96,11 +96,11 @@ export async function lanczos<V>(hvp: (v: V) => Promise<V>, n: number, options: 
   }
   const startNorm = Math.sqrt(space.dot(options.start, options.start));
   if (!(startNorm > 0 && Number.isFinite(startNorm))) throw new RangeError(`lanczos: the start vector has norm ${startNorm}`);
-  const warm = options.warmStart ?? [];
-  const minIter = Math.min(n, options.minIter ?? (warm.length > 0 ? Math.max(WARM_MIN_KRYLOV, top + bottom) : top + bottom));
   if (!(Number.isInteger(options.minIter ?? 1) && (options.minIter ?? 1) >= 1)) {
     throw new RangeError(`lanczos: minIter = ${options.minIter} is not a positive integer`);
   }
+  const warm = options.warmStart ?? [];
+  const minIter = Math.min(n, options.minIter ?? (warm.length > 0 ? Math.max(WARM_MIN_KRYLOV, top + bottom) : top + bottom));
 
   const basis: V[] = [warm.length === 0 ? space.scale(options.start, 1 / startNorm) : warmStartVector(space, options.start, startNorm, warm)];
   const alpha: number[] = [];
@@ -172,8 +172,9 @@ export async function lanczos<V>(hvp: (v: V) => Promise<V>, n: number, options: 
 
 /** `cos·unit(Σ unit(wᵢ)) + sin·unit(random)`, unit length, with sin = WARM_RANDOM_WEIGHT. */
 function warmStartVector<V>(space: VectorSpace<V>, random: V, randomNorm: number, warm: readonly V[]): V {
+  // Σ unit(wᵢ), then scaled to length cos.
   let sum: V | null = null;
-  warm.forEach((w, i) => {
+  for (const [i, w] of warm.entries()) {
     const norm = Math.sqrt(space.dot(w, w));
     if (!(norm > 0 && Number.isFinite(norm))) {
       if (sum !== null) space.dispose(sum);
@@ -182,16 +183,14 @@ function warmStartVector<V>(space: VectorSpace<V>, random: V, randomNorm: number
     const next: V = sum === null ? space.scale(w, 1 / norm) : space.axpy(1 / norm, w, sum);
     if (sum !== null) space.dispose(sum);
     sum = next;
-  });
-  const s = sum as unknown as V;
-  const sumNorm = Math.sqrt(space.dot(s, s));
-  const cos = Math.sqrt(1 - WARM_RANDOM_WEIGHT ** 2);
-  const warmPart = space.scale(s, sumNorm > 0 ? cos / sumNorm : 0);
-  space.dispose(s);
+  }
+  const total = sum as V;
+  const sumNorm = Math.sqrt(space.dot(total, total));
+  const warmPart = space.scale(total, sumNorm > 0 ? Math.sqrt(1 - WARM_RANDOM_WEIGHT ** 2) / sumNorm : 0);
+  space.dispose(total);
   const mixed = space.axpy(WARM_RANDOM_WEIGHT / randomNorm, random, warmPart);
   space.dispose(warmPart);
-  const norm = Math.sqrt(space.dot(mixed, mixed));
-  const unit = space.scale(mixed, 1 / norm);
+  const unit = space.scale(mixed, 1 / Math.sqrt(space.dot(mixed, mixed)));
   space.dispose(mixed);
   return unit;
 }

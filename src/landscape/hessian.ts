@@ -119,7 +119,7 @@ export async function eigenOf(H: HvpOperator, options: HessianOptions): Promise<
       tol,
       maxIter: options.maxIter ?? 80,
       vectors: options.vectors === true,
-      ...(options.warmStart !== undefined && options.warmStart.length > 0 ? { warmStart: options.warmStart } : {}),
+      ...(options.warmStart !== undefined ? { warmStart: options.warmStart } : {}),
     });
   } finally {
     start.dispose();
