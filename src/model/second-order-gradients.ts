@@ -25,12 +25,11 @@ import { LANDSCOPE_KERNELS } from '../kernels/register-kernels.js';
 
 type GradConfig = tf.GradConfig;
 
+/** A zero gradient for each input, shaped like that input (a broadcast input is smaller than dy). */
 const zeroGrad = (kernelName: string, inputs: string[]): GradConfig => ({
   kernelName,
-  gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
-    const like = Array.isArray(dy) ? (dy[0] as tf.Tensor) : dy;
-    return Object.fromEntries(inputs.map((name) => [name, () => tf.zerosLike(like)]));
-  },
+  inputsToSave: inputs,
+  gradFunc: (_dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => Object.fromEntries(inputs.map((name, i) => [name, () => tf.zeros((saved[i] as tf.Tensor).shape, 'float32')])),
 });
 
 /** Piecewise-constant ops: derivative zero almost everywhere. */
