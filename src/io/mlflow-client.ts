@@ -142,6 +142,17 @@ export class MlflowClient {
     return { runId: r.run.info.run_id, artifactUri: r.run.info.artifact_uri };
   }
 
+  /**
+   * The first active run of an experiment whose tag `key` equals `value`, or null (RunsSearch).
+   * @returns its id and artifact URI
+   */
+  async findRunByTag(experimentId: string, key: string, value: string): Promise<{ runId: string; artifactUri: string } | null> {
+    const filter = `tags.\`${key}\` = '${value.replace(/'/g, "\\'")}'`;
+    const r = await this.call<{ runs?: { info: { run_id: string; artifact_uri: string } }[] }>('POST', '/api/2.0/mlflow/runs/search', { experiment_ids: [experimentId], filter, max_results: 1, run_view_type: 'ACTIVE_ONLY' });
+    const info = r.runs?.[0]?.info;
+    return info === undefined ? null : { runId: info.run_id, artifactUri: info.artifact_uri };
+  }
+
   /** One LogBatch call (the caller respects LOG_BATCH_LIMITS; see `splitLogBatch`). */
   async logBatch(runId: string, batch: { metrics?: readonly MlflowMetric[]; params?: readonly MlflowKeyValue[]; tags?: readonly MlflowKeyValue[] }): Promise<void> {
     await this.call('POST', '/api/2.0/mlflow/runs/log-batch', { run_id: runId, metrics: batch.metrics ?? [], params: batch.params ?? [], tags: batch.tags ?? [] }, undefined, true);

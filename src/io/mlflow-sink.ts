@@ -3,6 +3,7 @@
  * sent by a background worker, retried with exponential backoff (network errors, timeouts, 429,
  * 5xx), and whatever could not be sent by `close()` is handed back to be kept in the run folder.
  */
+import { randomUUID } from 'node:crypto';
 import { LOG_BATCH_LIMITS, MlflowClient, MlflowError, splitLogBatch, type MlflowConnection, type MlflowKeyValue, type MlflowMetric } from './mlflow-client.js';
 
 /** Options of `MlflowSink`. */
@@ -39,6 +40,8 @@ interface Task {
 }
 
 const MAX_PARAM_LENGTH = 6000;
+/** The tag that makes run creation idempotent across retries (see `MlflowSink.start`). */
+export const CREATE_TOKEN_TAG = 'landscope.create_token';
 
 /**
  * Makes a sink from MLFLOW_TRACKING_URI (and MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME /
@@ -84,15 +87,24 @@ export class MlflowSink {
     return this.queue.length;
   }
 
-  /** Queues the run's creation with its params and tags. */
+  /**
+   * Queues the run's creation with its params and tags. The run carries a tag
+   * `landscope.create_token` unique to this sink: a creation whose reply was lost (a timeout) may
+   * have happened, so before trying again the sink looks the run up by that tag and creates a
+   * second one only when there is none.
+   */
   start(params: Record<string, unknown>, tags: Record<string, string>, startTime = Date.now()): void {
-    const keyValues: MlflowKeyValue[] = Object.entries(tags).map(([key, value]) => ({ key, value: value.slice(0, MAX_PARAM_LENGTH) }));
+    const token = randomUUID();
+    const keyValues: MlflowKeyValue[] = [...Object.entries(tags), [CREATE_TOKEN_TAG, token] as const].map(([key, value]) => ({ key, value: value.slice(0, MAX_PARAM_LENGTH) }));
+    let tried = false;
     this.enqueue({
       what: 'create run',
       payload: { tags: keyValues, startTime },
       run: async (c) => {
         this.experimentId = await c.getOrCreateExperiment(this.options.experimentName ?? 'landscope');
-        const r = await c.createRun(this.experimentId, this.options.runName, keyValues, startTime);
+        const found = tried ? await c.findRunByTag(this.experimentId, CREATE_TOKEN_TAG, token) : null;
+        tried = true;
+        const r = found ?? (await c.createRun(this.experimentId, this.options.runName, keyValues, startTime));
         this.runId = r.runId;
         this.artifactUri = r.artifactUri;
       },

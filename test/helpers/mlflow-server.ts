@@ -23,6 +23,8 @@ export class FakeMlflow {
   failNext = { count: 0, status: 503 };
   /** Paths whose requests are carried out but answered 200 with an HTML page (a proxy in between). */
   readonly htmlReplies = new Set<string>();
+  /** Paths whose next request is carried out but answered only after this many ms (a reply lost to a client timeout). */
+  readonly slowReplies = new Map<string, number>();
   /** Hold every response this long. */
   stallMs = 0;
   /** When set, requests without this Authorization header get 401. */
@@ -70,6 +72,15 @@ export class FakeMlflow {
       return this.error(res, 401, 'UNAUTHENTICATED', 'credentials are missing or wrong');
     }
     const path = url.pathname;
+    const slow = this.slowReplies.get(path);
+    if (slow !== undefined) {
+      this.slowReplies.delete(path);
+      const end = res.end.bind(res) as (...a: unknown[]) => ServerResponse;
+      res.end = ((...a: unknown[]) => {
+        setTimeout(() => end(...a), slow);
+        return res;
+      }) as typeof res.end;
+    }
     (res as ServerResponse & { html?: boolean }).html = this.htmlReplies.has(path);
     if (req.method === 'PUT' && path.startsWith('/api/2.0/mlflow-artifacts/artifacts/')) {
       this.artifacts.set(decodeURIComponent(path.slice('/api/2.0/mlflow-artifacts/artifacts/'.length)), raw);
@@ -104,6 +115,16 @@ export class FakeMlflow {
       const info = { run_id: runId, run_uuid: runId, experiment_id: exp.experiment_id, run_name: body['run_name'] ?? runId, status: 'RUNNING', start_time: body['start_time'], artifact_uri: `mlflow-artifacts:/${exp.experiment_id}/${runId}/artifacts`, lifecycle_stage: 'active' };
       this.runs.set(runId, { info, tags, params: {}, metrics: [] });
       return this.send(res, 200, { run: { info, data: { tags: body['tags'] ?? [] } } });
+    }
+    if (req.method === 'POST' && path === '/api/2.0/mlflow/runs/search') {
+      // Only the filter form landscope sends: tags.`key` = 'value'.
+      const ids = (body['experiment_ids'] ?? []) as string[];
+      const filter = String(body['filter'] ?? '');
+      const m = /^tags\.`([^`]+)` = '((?:[^'\\]|\\.)*)'$/.exec(filter);
+      if (filter !== '' && m === null) return this.error(res, 400, 'INVALID_PARAMETER_VALUE', `Invalid filter '${filter}'`);
+      const found = [...this.runs.values()].filter((r) => ids.includes(r.info.experiment_id) && r.info.lifecycle_stage === 'active' && (m === null || r.tags[m[1] as string] === (m[2] as string).replace(/\\(.)/g, '$1')));
+      const max = Number(body['max_results'] ?? 1000);
+      return this.send(res, 200, found.length === 0 ? {} : { runs: found.slice(0, max).map((r) => ({ info: r.info, data: { tags: Object.entries(r.tags).map(([key, value]) => ({ key, value })) } })) });
     }
     if (req.method === 'POST' && path === '/api/2.0/mlflow/runs/log-batch') {
       const run = this.runs.get(body['run_id']);

@@ -74,6 +74,22 @@ describe('MlflowSink against a real HTTP server on loopback', () => {
     expect(r2.failed[0]?.error).toMatch(/HTTP 200 with a body that is not JSON .*is the tracking URI an MLflow server\?/);
   });
 
+  it('a run creation whose reply is lost to a timeout is looked up by its token before another is created: one run, with everything in it', async () => {
+    // undici's timers tick coarsely (about a second): the reply comes well after the 250 ms timeout.
+    server.slowReplies.set('/api/2.0/mlflow/runs/create', 3000);
+    const sink = new MlflowSink({ trackingUri: uri, backoffMs: 5, maxAttempts: 6, timeoutMs: 250 });
+    sink.start({ lr: 0.1 }, { 'landscope.run_id': 'r-timeout' });
+    sink.logMetrics(1, { loss: 0.5 });
+    const report = await sink.close('FINISHED', 10_000);
+    expect(server.runs.size).toBe(1);
+    const run = [...server.runs.values()][0]!;
+    expect(report.runId).toBe(run.info.run_id);
+    expect(run.tags['landscope.run_id']).toBe('r-timeout');
+    expect(run.metrics.map((m) => m.key)).toEqual(['loss']);
+    expect(run.info.status).toBe('FINISHED');
+    expect(server.requests.filter((r) => r.path === '/api/2.0/mlflow/runs/search')).toHaveLength(1);
+  });
+
   it('MlflowSink retries 5xx answers with backoff and gets everything through', async () => {
     server.failNext = { count: 4, status: 503 };
     const sink = new MlflowSink({ trackingUri: uri, backoffMs: 5, maxAttempts: 6 });
