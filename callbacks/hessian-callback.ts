@@ -8,7 +8,7 @@ import type { ParamList } from '../src/core/param-list.js';
 import { eigenOf } from '../src/landscape/hessian.js';
 import { hvp, type HvpOperator, type ParamSelection } from '../src/model/hvp.js';
 import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
-import type { MeasureContext, Measurement, MeasureResult } from './measurement.js';
+import type { MeasureContext, Measurement, MeasureResult, PortableMeasurement } from './measurement.js';
 
 /** Hessian settings. */
 export interface HessianSettings {
@@ -40,6 +40,7 @@ export interface HessianSettings {
 /** Measures the Hessian's extreme eigenvalues; see the file comment. */
 export class HessianMeasurement implements Measurement {
   readonly name = 'hessian';
+  readonly portable: PortableMeasurement;
   private vectors: ParamList[] = [];
   /** Built once: the operator reads the model's live weights, so it serves every epoch. */
   private H: HvpOperator | null = null;
@@ -62,6 +63,8 @@ export class HessianMeasurement implements Measurement {
     if (settings.params !== undefined && settings.params !== 'all' && settings.params !== 'kernels') {
       throw new RangeError(`${what}: params '${settings.params}' is not one of all, kernels`);
     }
+    const { params, tol: t, maxIter: mi, trace, traceSamples, warmStart, coldEvery: ce, probeSize: ps } = settings;
+    this.portable = { kind: 'hessian', settings: JSON.parse(JSON.stringify({ params, tol: t, maxIter: mi, trace, traceSamples, warmStart, coldEvery: ce, probeSize: ps })) };
   }
 
   async begin(context: MeasureContext): Promise<void> {

@@ -6,7 +6,7 @@
  * that throws becomes an errored value with a warning and training goes on, unless `strict` is set.
  */
 import { readFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { mlflowSinkFromEnv, type MlflowSink } from '../src/io/mlflow-sink.js';
@@ -17,9 +17,12 @@ import { renderRunReport } from '../reports/run-report.js';
 import { makeRunId, readRunFolder, RunFolder } from '../src/io/run-folder.js';
 import { LandscopeError } from '../src/errors.js';
 import { resolveLoss } from '../src/model/model-loss.js';
-import { readModelWeights, writeModelWeights } from '../src/model/model-weights.js';
+import { modelWeights, readModelWeights, writeModelWeights } from '../src/model/model-weights.js';
 import { LANDSCOPE_VERSION } from '../src/version.js';
-import type { MeasureContext, Measurement, MeasureResult } from './measurement.js';
+import type { MeasureContext, Measurement, MeasureResult, PortableMeasurement } from './measurement.js';
+import { tensorData, workerBackendFor } from './measurement-worker-client.js';
+import type { WorkerOutcome } from './measurement-worker.js';
+import { OffThreadMeasurements, type OffThreadJob } from './off-thread-measurements.js';
 
 /** Options every landscope callback takes. */
 export interface MeasurementCallbackOptions {
@@ -28,12 +31,32 @@ export interface MeasurementCallbackOptions {
   /** Measure every `every` epochs (and after the last). @default 1 */
   readonly every?: number;
   /**
-   * The monitor's time as a fraction of training time; a measurement that would exceed what is
-   * left is skipped that epoch (and recorded as skipped); unused budget carries over. The
-   * measurement before training and the one after the last epoch always run in full. `null`: no limit.
+   * The monitor's time on the training thread, from `onTrainBegin` to the end of the last epoch's
+   * measurement, as a fraction of training time: a measurement that would exceed what is left is
+   * skipped that epoch (recorded as skipped: 'budget'); unused budget carries over, overspending
+   * is paid back. The measurement before training runs in full (nothing is known of its cost yet)
+   * and is charged too. Measurements on the worker cost the training thread only the hand-over.
+   * `null`: no limit.
    * @default 0.1
    */
   readonly budget?: number | null;
+  /**
+   * End-of-training analysis (final surfaces, the report) as a fraction of training time: final surfaces lower their resolution to fit, and say
+   * so. `null`: no limit.
+   * @default 0.25
+   */
+  readonly finalBudget?: number | null;
+  /**
+   * Measure sharpness and the Hessian on a worker thread with its own TF.js backend (wasm, or
+   * tfjs-node when training runs on it), while training goes on: each epoch's weights are handed
+   * over and `fit` continues at once; results land in metrics.jsonl and MLflow as they arrive, and
+   * a later epoch's `logs` carry the newest ones with the epoch they were measured at
+   * (`hessian_max_epoch`, …). When the worker falls behind, waiting epochs are skipped for the
+   * newest (skipped: 'behind'), unless `budget` is null: then training waits for the worker's
+   * previous epoch. `false`: measure on the training thread, between epochs.
+   * @default true when the machine has a spare core and training runs on a single-threaded backend (wasm, cpu)
+   */
+  readonly worker?: boolean;
   /** Throw (stopping training) when a measurement fails, instead of recording an error. @default false */
   readonly strict?: boolean;
   /** Folder under which `runs/<runId>/` is written; `null`: no run folder. @default 'runs' */
@@ -81,6 +104,7 @@ export interface EpochRecord {
 }
 
 const DEFAULT_BUDGET = 0.1;
+const DEFAULT_FINAL_BUDGET = 0.25;
 /** How often run.json's heartbeat is refreshed while training runs (ms); see `HEARTBEAT_STALE_SECONDS`. */
 const HEARTBEAT_MS = 30_000;
 
@@ -99,13 +123,27 @@ export class MeasurementCallback extends tf.Callback {
   private readonly measurements: Measurement[];
   protected context: MeasureContext | null = null;
   private epochStarted = 0;
-  private lastTrained = 0;
   private trainSeconds = 0;
   private monitorSeconds = 0;
-  /** Monitor time spent after training began: what the budget is charged. */
+  /** Monitor time on the training thread from onTrainBegin to the last epoch's end: what the budget is charged. */
   private budgetSpent = 0;
-  /** End-of-training analysis: the full measurement after the last epoch, and final surfaces. */
+  /** End-of-training analysis: waiting for the worker, final surfaces, the report. */
   private finalSeconds = 0;
+  /** The measurement worker and its queue (null: everything runs on the training thread). */
+  private offThread: OffThreadMeasurements<PendingJob> | null = null;
+  /** Measurements the worker takes (while it is available). */
+  private portable: Measurement[] = [];
+  /** Measurements whose `begin` ran on this thread. */
+  private readonly begun = new Set<Measurement>();
+  /** Records not written yet, in epoch order: a record waits for the worker's part. */
+  private readonly unwritten: PendingRecord[] = [];
+  private writing: Promise<void> = Promise.resolve();
+  /** The newest values the worker delivered, with the epoch they were measured at. */
+  private readonly latest = new Map<string, { value: number; epoch: number }>();
+  /** Why epochs still on the worker when it is closed were not measured. */
+  private abandonReason: 'budget' | 'failed' = 'budget';
+  /** A worker measurement's error in strict mode, thrown at the next hook. */
+  private deferredError: unknown = null;
   private readonly lastCost = new Map<string, number>();
   private lastEpoch = -1;
   private started = '';
@@ -135,11 +173,21 @@ export class MeasurementCallback extends tf.Callback {
   }
 
   override async onTrainBegin(): Promise<void> {
-    await this.closingOnError(() => this.trainBegin());
+    const t0 = performance.now();
+    try {
+      await this.closingOnError(() => this.trainBegin());
+    } finally {
+      this.budgetSpent += (performance.now() - t0) / 1000;
+    }
   }
 
   override async onEpochEnd(epoch: number, logs?: tf.Logs): Promise<void> {
-    await this.closingOnError(() => this.epochEnd(epoch, logs));
+    const t0 = performance.now();
+    try {
+      await this.closingOnError(() => this.epochEnd(epoch, logs));
+    } finally {
+      this.budgetSpent += (performance.now() - t0) / 1000;
+    }
   }
 
   /**
@@ -148,11 +196,27 @@ export class MeasurementCallback extends tf.Callback {
    */
   private async closingOnError(hook: () => Promise<void>): Promise<void> {
     try {
+      this.throwDeferred();
       await hook();
     } catch (e) {
       await this.fail(e).catch(() => {});
       throw e;
     }
+  }
+
+  /** In strict mode, an error the worker reported since the last hook stops training now. */
+  private throwDeferred(): void {
+    const e = this.deferredError;
+    this.deferredError = null;
+    if (e !== null) throw e;
+  }
+
+  /**
+   * The measurement worker, when one measures this run (null otherwise): its thread id and the
+   * backend it measures on (null until it has loaded).
+   */
+  get measurementWorker(): { threadId: number; backend: string | null } | null {
+    return this.offThread?.current ?? null;
   }
 
   private async trainBegin(): Promise<void> {
@@ -178,6 +242,7 @@ export class MeasurementCallback extends tf.Callback {
     };
     this.started = new Date().toISOString();
     const weights = model.trainableWeights;
+    const workerPlan = this.planWorker(model, loss.name);
     this.runInfo = {
       id: this.run?.id ?? null,
       name: this.options.name ?? null,
@@ -198,6 +263,7 @@ export class MeasurementCallback extends tf.Callback {
       probe: { samples: probe.x.shape[0], xShape: probe.x.shape, yShape: probe.y.shape },
       seeds: { directions: this.context.seed },
       fit: { epochs: this.params?.['epochs'] ?? null, batchSize: this.params?.['batchSize'] ?? null },
+      worker: workerPlan.use ? { measures: this.portable.map((m) => m.name), backend: workerBackendFor(tf.getBackend()) } : { off: workerPlan.why },
     };
     await this.writeRun('running');
     if (this.run !== null) {
@@ -209,8 +275,65 @@ export class MeasurementCallback extends tf.Callback {
       { ...flattenParams(this.runInfo['options'] as Record<string, unknown>), loss: loss.label, backend: tf.getBackend(), trainable_parameters: (this.runInfo['model'] as { trainableParameters: number }).trainableParameters, probe_samples: probe.x.shape[0] },
       { 'landscope.run_id': this.run?.id ?? '', 'landscope.version': LANDSCOPE_VERSION, 'landscope.model': model.name, ...(this.options.name !== undefined ? { 'mlflow.runName': this.options.name } : {}) },
     );
-    for (const m of this.measurements) await m.begin?.(this.context);
+    if (workerPlan.use) await this.startWorker(model, workerPlan.loss as string);
+    for (const m of this.measurements) if (!this.onWorker(m)) await this.begin(m);
     await this.measureEpoch(-1, {}, null);
+  }
+
+  /** Whether the measurement worker is used, and why not. */
+  private planWorker(model: tf.LayersModel, lossName: string | undefined): { use: boolean; why?: string; loss?: string } {
+    const portable = this.measurements.filter((m) => m.portable !== undefined);
+    const backend = tf.getBackend();
+    const spare = availableParallelism() >= 2;
+    const wanted = this.options.worker ?? (spare && (backend === 'wasm' || backend === 'cpu'));
+    if (!wanted) return { use: false, why: this.options.worker === false ? 'worker: false' : !spare ? 'no spare core' : `the ${backend} backend uses every core itself` };
+    if (portable.length === 0) return { use: false, why: 'nothing to measure off the training thread' };
+    const loss = this.options.loss ?? lossName;
+    if (loss === undefined) return { use: false, why: 'the compiled loss is a function, which cannot be sent to a worker (pass loss: <name>)' };
+    try {
+      model.toJSON();
+    } catch (e) {
+      return { use: false, why: `the model cannot be serialized for a worker: ${(e as Error).message}` };
+    }
+    this.portable = portable;
+    return { use: true, loss };
+  }
+
+  /** Starts the measurement worker (without waiting for it to load). */
+  private async startWorker(model: tf.LayersModel, loss: string): Promise<void> {
+    const context = this.context as MeasureContext;
+    const [xs, ys] = await Promise.all([context.probe.x.data(), context.probe.y.data()]);
+    const probe = { x: tensorData(xs as Float32Array, context.probe.x.shape, context.probe.x.dtype), y: tensorData(ys as Float32Array, context.probe.y.shape, context.probe.y.dtype) };
+    const init = () => ({
+      model: JSON.stringify(model.toJSON(undefined, false)),
+      backend: workerBackendFor(tf.getBackend()),
+      probe,
+      loss,
+      batchSize: context.batchSize,
+      seed: context.seed,
+      measurements: this.portable.map((m) => ({ name: m.name, portable: m.portable as PortableMeasurement })),
+    });
+    this.offThread = new OffThreadMeasurements<PendingJob>(init, {
+      done: (job, outcomes) => this.workerDone(job, outcomes),
+      failed: (job, error) => this.workerFailed(job, error),
+      behind: (job) => this.workerSkipped(job, 'behind'),
+      abandoned: (job) => this.workerSkipped(job, this.abandonReason),
+      ready: (backend) => {
+        this.runInfo = { ...this.runInfo, worker: { ...(this.runInfo['worker'] as object), backend } };
+      },
+    });
+    this.offThread.start();
+  }
+
+  /** True when `m` is measured on the worker (while the worker is available). */
+  private onWorker(m: Measurement): boolean {
+    return this.offThread !== null && this.offThread.available && this.portable.includes(m);
+  }
+
+  private async begin(m: Measurement): Promise<void> {
+    if (this.begun.has(m)) return;
+    this.begun.add(m);
+    await m.begin?.(this.context as MeasureContext);
   }
 
   override async onEpochBegin(): Promise<void> {
@@ -220,14 +343,13 @@ export class MeasurementCallback extends tf.Callback {
   private async epochEnd(epoch: number, logs?: tf.Logs): Promise<void> {
     const trained = (performance.now() - this.epochStarted) / 1000;
     this.trainSeconds += trained;
-    this.lastTrained = trained;
     const every = this.options.every ?? 1;
     const epochs = this.params?.['epochs'] as number | undefined;
     // Early stopping (a callback before this one set stopTraining) also makes this the last epoch.
     const stopping = (this.model as unknown as { stopTraining?: boolean }).stopTraining === true;
     const last = (epochs !== undefined && epoch === epochs - 1) || stopping;
     if (!((epoch + 1) % every === 0 || last)) return;
-    await this.measureEpoch(epoch, logs ?? {}, trained, last);
+    await this.measureEpoch(epoch, logs ?? {}, trained);
   }
 
   override async onTrainEnd(): Promise<void> {
@@ -236,12 +358,37 @@ export class MeasurementCallback extends tf.Callback {
     const epochs = this.params?.['epochs'] as number | undefined;
     const stopped = (this.model as unknown as { stopTraining?: boolean }).stopTraining === true;
     const status = epochs !== undefined && this.lastEpoch < epochs - 1 && !stopped ? 'killed' : 'finished';
-    for (const m of this.measurements) m.end?.();
+    if (this.offThread !== null) {
+      // The last epochs' measurements may still be on the worker: the wait is monitoring during
+      // training, so the budget bounds it (what it cuts off is recorded as skipped: 'budget').
+      const waited = performance.now();
+      const budget = this.options.budget === undefined ? DEFAULT_BUDGET : this.options.budget;
+      if (this.offThread.busy) this.progress('waiting for the measurement worker to finish the last epoch');
+      this.abandonReason = 'budget';
+      await this.offThread.drain(budget === null ? Infinity : (budget * this.trainSeconds - this.budgetSpent) * 1000);
+      await this.offThread.close();
+      this.offThread = null;
+      this.budgetSpent += (performance.now() - waited) / 1000;
+    }
     const t0 = performance.now();
+    const finalBudget = this.options.finalBudget === undefined ? DEFAULT_FINAL_BUDGET : this.options.finalBudget;
+    const allowance = () => (finalBudget === null ? Infinity : finalBudget * this.trainSeconds - (performance.now() - t0) / 1000);
+    await this.writing;
     try {
-      await this.afterTraining();
+      // In strict mode, an error the worker reported for the last epochs fails the run.
+      this.throwDeferred();
     } catch (e) {
-      if (this.options.strict === true) throw e;
+      await this.fail(e).catch(() => {});
+      throw e;
+    }
+    for (const m of this.measurements) m.end?.();
+    try {
+      await this.afterTraining(allowance());
+    } catch (e) {
+      if (this.options.strict === true) {
+        await this.fail(e).catch(() => {});
+        throw e;
+      }
       this.warn(`${this.name}: end-of-training work failed: ${(e as Error)?.message ?? String(e)}`);
     }
     this.finalSeconds += (performance.now() - t0) / 1000;
@@ -262,8 +409,13 @@ export class MeasurementCallback extends tf.Callback {
     this.probeY = null;
   }
 
-  /** Work after the last epoch, before the report (the monitor computes its final surfaces here). */
-  protected async afterTraining(): Promise<void> {}
+  /**
+   * Work after the last epoch, before the report (the monitor computes its final surfaces here).
+   * @param seconds how long it may take (Infinity: no limit)
+   */
+  protected async afterTraining(seconds: number): Promise<void> {
+    void seconds;
+  }
 
   /** Writes a warning (to `options.warn`). */
   private warn(message: string): void {
@@ -322,6 +474,10 @@ export class MeasurementCallback extends tf.Callback {
     this.closed = true;
     this.stopHeartbeat();
     this.runInfo = { ...this.runInfo, error: String((error as Error)?.message ?? error) };
+    this.abandonReason = 'failed';
+    await this.offThread?.close();
+    this.offThread = null;
+    await this.flush();
     await this.writeRun('failed');
     for (const m of this.measurements) m.end?.();
     this.releaseProbe();
@@ -352,28 +508,33 @@ export class MeasurementCallback extends tf.Callback {
   }
 
   /**
-   * Runs the measurements after `epoch`. The last epoch is always measured in full: its values are
-   * what runs are compared by (the CI gate).
+   * Measures after `epoch` (−1: before training): the measurements on this thread now, within the
+   * budget; the worker's from a copy of the weights, handed over without waiting for them. The
+   * epoch's record is written once both parts are in (records are written in epoch order).
    */
-  private async measureEpoch(epoch: number, logs: tf.Logs, trained: number | null, last = false): Promise<void> {
+  private async measureEpoch(epoch: number, logs: tf.Logs, trained: number | null): Promise<void> {
     const context = this.context;
     if (context === null) return;
     const started = performance.now();
     const model = context.model;
-    const before = readModelWeights(model);
     const record: Record<string, unknown> = {};
     const skipped: string[] = [];
     const added: Record<string, number> = {};
     const budget = this.options.budget === undefined ? DEFAULT_BUDGET : this.options.budget;
+    const toWorker = this.measurements.filter((m) => this.onWorker(m));
+    const here = this.measurements.filter((m) => !toWorker.includes(m));
+    // Measuring on the training thread changes the weights: they are put back bit for bit.
+    const before = here.some((m) => m.essential !== true) ? readModelWeights(model) : null;
     try {
-      for (const m of this.measurements) {
-        const elapsed = (performance.now() - started) / 1000;
+      for (const m of here) {
+        const spent = this.budgetSpent + (performance.now() - started) / 1000;
         const cost = this.lastCost.get(m.name);
-        if (!last && m.essential !== true && budget !== null && trained !== null && cost !== undefined && elapsed + cost > budget * trained + this.credit(budget)) {
+        if (m.essential !== true && budget !== null && trained !== null && cost !== undefined && spent + cost > budget * this.trainSeconds) {
           skipped.push(m.name);
           record[m.name] = { skipped: 'budget', estimatedSeconds: cost };
           continue;
         }
+        await this.begin(m);
         const t0 = performance.now();
         let result: MeasureResult;
         try {
@@ -386,21 +547,14 @@ export class MeasurementCallback extends tf.Callback {
           continue;
         } finally {
           this.lastCost.set(m.name, (performance.now() - t0) / 1000);
-          // Whatever a measurement did, the weights are what training left.
-          writeModelWeights(model, before);
+          if (before !== null && m.essential !== true) writeModelWeights(model, before);
         }
         record[m.name] = { ...result.record, seconds: (performance.now() - t0) / 1000 };
         Object.assign(added, result.logs);
       }
     } finally {
-      before.dispose();
+      before?.dispose();
     }
-    const monitorSeconds = (performance.now() - started) / 1000;
-    this.monitorSeconds += monitorSeconds;
-    // The measurement before training has no training time to be a fraction of, and the one after
-    // the last epoch is end-of-training analysis: the budget is charged for the others.
-    if (last) this.finalSeconds += monitorSeconds;
-    else if (trained !== null) this.budgetSpent += monitorSeconds;
     if (trained !== null) this.lastEpoch = epoch;
     Object.assign(logs, added);
     // fit's own logs may still be scalar tensors here (BaseLogger resolves them later).
@@ -409,17 +563,122 @@ export class MeasurementCallback extends tf.Callback {
       if (typeof v === 'number') numericLogs[key] = v;
       else if (v instanceof tf.Tensor && v.size === 1) numericLogs[key] = (await v.data())[0] as number;
     }
-    const line: EpochRecord = { epoch, time: new Date().toISOString(), trainSeconds: trained, monitorSeconds, logs: numericLogs, skipped, ...record };
-    this.records.push(line);
-    await this.run?.appendMetrics(line as unknown as Record<string, unknown>);
-    this.sink?.logMetrics(epoch + 1, numericLogs);
-    await this.options.onRecord?.(line);
+    const pending: PendingRecord = { line: { epoch, time: new Date().toISOString(), trainSeconds: trained, monitorSeconds: 0, logs: numericLogs, skipped, ...record }, waiting: toWorker.length > 0 };
+    this.unwritten.push(pending);
+    if (toWorker.length > 0 && this.offThread !== null) {
+      // Without a budget nothing is skipped: training waits for the worker's previous epoch.
+      if (budget === null) await this.offThread.drain(Infinity);
+      this.offThread.submit({ epoch, weights: await allWeights(model), record: pending, measurements: toWorker });
+    }
+    // A later epoch's logs carry the worker's newest values, with the epoch they were measured at.
+    for (const [key, { value, epoch: at }] of this.latest) {
+      if (key in added) continue;
+      (logs as Record<string, number>)[key] = value;
+      (logs as Record<string, number>)[`${key}_epoch`] = at;
+    }
+    const monitorSeconds = (performance.now() - started) / 1000;
+    pending.line['monitorSeconds'] = monitorSeconds;
+    this.monitorSeconds += monitorSeconds;
+    await this.flush();
   }
 
-  /** Unspent budget carried over from earlier epochs (in seconds). */
-  private credit(budget: number): number {
-    return Math.max(0, budget * (this.trainSeconds - this.lastTrained) - this.budgetSpent);
+  /** Writes the records that are complete, in epoch order (metrics.jsonl, MLflow, onRecord). */
+  private flush(): Promise<void> {
+    this.writing = this.writing.then(async () => {
+      while (this.unwritten.length > 0 && !(this.unwritten[0] as PendingRecord).waiting) {
+        const line = (this.unwritten.shift() as PendingRecord).line as EpochRecord;
+        this.records.push(line);
+        await this.run?.appendMetrics(line as unknown as Record<string, unknown>);
+        this.sink?.logMetrics(line.epoch + 1, line.logs);
+        try {
+          await this.options.onRecord?.(line);
+        } catch (e) {
+          if (this.options.strict === true) this.deferredError ??= e;
+          else this.warn(`${this.name}: onRecord failed at epoch ${line.epoch}: ${(e as Error)?.message ?? String(e)}`);
+        }
+      }
+    });
+    return this.writing;
   }
+
+  /** The worker measured an epoch: its values join the epoch's record. */
+  private workerDone(job: PendingJob, outcomes: Record<string, WorkerOutcome>): void {
+    const line = job.record.line;
+    const logs = line['logs'] as Record<string, number>;
+    let seconds = 0;
+    for (const m of job.measurements) {
+      const outcome = outcomes[m.name];
+      if (outcome === undefined) continue;
+      seconds += outcome.seconds;
+      if ('error' in outcome) {
+        this.measurementFailed(m.name, job.epoch, new Error(outcome.error));
+        line[m.name] = { error: outcome.error, seconds: outcome.seconds, worker: true };
+        continue;
+      }
+      line[m.name] = { ...outcome.record, seconds: outcome.seconds, worker: true };
+      Object.assign(logs, outcome.logs);
+      for (const [key, value] of Object.entries(outcome.logs)) {
+        const had = this.latest.get(key);
+        if (had === undefined || had.epoch <= job.epoch) this.latest.set(key, { value, epoch: job.epoch });
+      }
+    }
+    line['workerSeconds'] = seconds;
+    job.record.waiting = false;
+    void this.flush();
+  }
+
+  /** The worker stopped while measuring an epoch: its measurements are errors; training goes on. */
+  private workerFailed(job: PendingJob, error: Error): void {
+    for (const m of job.measurements) {
+      this.measurementFailed(m.name, job.epoch, error);
+      job.record.line[m.name] = { error: error.message, worker: true };
+    }
+    job.record.waiting = false;
+    if (this.offThread !== null && !this.offThread.available) {
+      this.warn(`${this.name}: the measurement worker stopped ${3} times; measuring on the training thread from now on`);
+    }
+    void this.flush();
+  }
+
+  /** An epoch the worker did not measure: recorded as skipped, with why. */
+  private workerSkipped(job: PendingJob, why: 'behind' | 'budget' | 'failed'): void {
+    for (const m of job.measurements) {
+      (job.record.line['skipped'] as string[]).push(m.name);
+      job.record.line[m.name] = { skipped: why };
+    }
+    job.record.waiting = false;
+    void this.flush();
+  }
+
+  private measurementFailed(name: string, epoch: number, error: Error): void {
+    if (this.options.strict === true) this.deferredError ??= error;
+    else this.warn(`${this.name}: ${name} failed at epoch ${epoch}: ${error.message} (recorded as an error; training goes on)`);
+  }
+}
+
+/** An epoch's record until every part of it is in. */
+interface PendingRecord {
+  readonly line: Record<string, unknown> & { epoch: number };
+  /** True while the worker's part is missing. */
+  waiting: boolean;
+}
+
+/** An epoch handed to the worker. */
+interface PendingJob extends OffThreadJob {
+  readonly record: PendingRecord;
+  readonly measurements: readonly Measurement[];
+}
+
+/** Every weight of the model (`model.weights` order), concatenated into one new buffer. */
+async function allWeights(model: tf.LayersModel): Promise<Float32Array> {
+  const weights = modelWeights(model);
+  const flat = new Float32Array(weights.reduce((n, w) => n + w.variable.size, 0));
+  let offset = 0;
+  for (const w of weights) {
+    flat.set((await w.variable.data()) as Float32Array, offset);
+    offset += w.variable.size;
+  }
+  return flat;
 }
 
 function validateOptions(options: MeasurementCallbackOptions, name: string): void {
@@ -432,8 +691,11 @@ function validateOptions(options: MeasurementCallbackOptions, name: string): voi
   if (probe.y.shape[0] !== probe.x.shape[0]) throw new RangeError(`${name}: probe.y has ${probe.y.shape[0]} rows, probe.x has ${probe.x.shape[0]}`);
   const every = options.every ?? 1;
   if (!(Number.isInteger(every) && every >= 1)) throw new RangeError(`${name}: every = ${every} is not a positive integer`);
-  const budget = options.budget;
-  if (budget !== undefined && budget !== null && !(budget > 0)) throw new RangeError(`${name}: budget = ${budget} is not a positive fraction (or null for no limit)`);
+  for (const key of ['budget', 'finalBudget'] as const) {
+    const v = options[key];
+    if (v !== undefined && v !== null && !(typeof v === 'number' && v > 0)) throw new RangeError(`${name}: ${key} = ${v} is not a positive fraction of training time (or null for no limit)`);
+  }
+  if (options.worker !== undefined && typeof options.worker !== 'boolean') throw new TypeError(`${name}: worker = ${String(options.worker)} is not true or false`);
   const batchSize = options.batchSize ?? 256;
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`${name}: batchSize = ${batchSize} is not a positive integer`);
   const seed = options.seed ?? 1;

@@ -26,10 +26,24 @@ export interface MeasureResult {
   readonly logs: Record<string, number>;
 }
 
+/**
+ * How to rebuild a measurement on the measurement worker (callbacks/measurement-worker.ts): its
+ * kind and its settings, which must survive structured cloning.
+ */
+export interface PortableMeasurement {
+  readonly kind: 'sharpness' | 'hessian';
+  readonly settings: unknown;
+}
+
 /** A measurement taken each monitored epoch. */
 export interface Measurement {
   /** Its key in metrics.jsonl, e.g. `sharpness`. */
   readonly name: string;
+  /**
+   * Set when the measurement only reads the weights and the probe (no run folder, no optimizer):
+   * it can then run on the measurement worker, off the training thread.
+   */
+  readonly portable?: PortableMeasurement;
   /** Cheap and needed every epoch (weights, snapshots): the budget never skips it. */
   readonly essential?: boolean;
   /** Set up (the model is compiled and the probe fits it). */

@@ -15,7 +15,7 @@ import { ModelEvaluator } from '../src/model/evaluator.js';
 import { resolveLoss } from '../src/model/model-loss.js';
 import { modelLayout } from '../src/model/model-weights.js';
 import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
-import type { MeasureContext, Measurement, MeasureResult } from './measurement.js';
+import type { MeasureContext, Measurement, MeasureResult, PortableMeasurement } from './measurement.js';
 
 /** Sharpness settings. */
 export interface SharpnessSettings {
@@ -31,6 +31,7 @@ export const DEFAULT_RADII: readonly number[] = [0.1, 0.05, 0.25];
 /** Measures filter-normalized sharpness; see the file comment. */
 export class SharpnessMeasurement implements Measurement {
   readonly name = 'sharpness';
+  readonly portable: PortableMeasurement;
   private raw: ParamList[] = [];
   /** Built once: it evaluates whatever weights the model holds. */
   private evaluator: ModelEvaluator | null = null;
@@ -43,6 +44,7 @@ export class SharpnessMeasurement implements Measurement {
     this.radii = settings.radii ?? DEFAULT_RADII;
     if (!(Number.isInteger(this.count) && this.count >= 2)) throw new RangeError(`${what}: directions = ${this.count} is not an integer ≥ 2 (a standard error needs two)`);
     if (this.radii.length === 0 || this.radii.some((r) => !(r > 0))) throw new RangeError(`${what}: radii [${this.radii}] must be positive numbers, at least one`);
+    this.portable = { kind: 'sharpness', settings: { directions: this.count, radii: [...this.radii] } };
   }
 
   async begin(context: MeasureContext): Promise<void> {

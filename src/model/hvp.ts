@@ -118,6 +118,8 @@ export function hvp(model: tf.LayersModel, data: Dataset, options: HvpOptions = 
         } catch (e) {
           const kernel = /gradient function not found for (\w+)/.exec((e as Error).message)?.[1];
           if (kernel !== undefined) throw unsupported(kernel);
+          const missing = /Kernel '(\w+)' not registered for backend '(\w+)'/.exec((e as Error).message);
+          if (missing !== null) throw new LandscopeError('UNSUPPORTED_MODEL', `hvp: the model uses the TF.js kernel '${missing[1]}', which the ${missing[2]} backend does not have`);
           throw e;
         }
         if (sum === undefined) sum = part;
@@ -148,7 +150,7 @@ function unsupported(kernel: string): LandscopeError {
   return new LandscopeError(
     'UNSUPPORTED_MODEL',
     `hvp: the model uses the TF.js kernel '${kernel}', whose second-order gradient landscope does not provide; ` +
-      'supported layers: Dense, Conv1D/2D (no dilation), MaxPooling/AveragePooling 1D/2D, GlobalAveragePooling, BatchNormalization (inference), ' +
+      'supported layers: Dense, Conv1D/2D (no dilation), MaxPooling/AveragePooling 1D/2D, GlobalAveragePooling, GlobalMaxPooling, BatchNormalization (inference), ' +
       'Dropout, Flatten/Reshape, Add/Concatenate, Embedding; activations relu, relu6, elu, selu, tanh, sigmoid, hardSigmoid, softmax, softplus, softsign, gelu, swish, mish, linear',
   );
 }

@@ -3,6 +3,8 @@ import { rm } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { landscapeMonitor } from '../../callbacks/landscape-monitor.js';
+import { MeasurementCallback } from '../../callbacks/measurement-callback.js';
+import type { Measurement } from '../../callbacks/measurement.js';
 import { MlflowSink } from '../../src/io/mlflow-sink.js';
 import { readRunFolder } from '../../src/io/run-folder.js';
 import { readModelWeights } from '../../src/model/model-weights.js';
@@ -183,17 +185,43 @@ describe('landscapeMonitor options and failures', () => {
     expect((monitor.records.at(-1) as any).sharpness.radii[0].mean).toEqual(expect.any(Number));
   });
 
-  it('the budget skips measurements that would exceed it, and records what it skipped', async () => {
+  it('the budget skips measurements that would exceed it, the last epoch too, and records what it skipped', async () => {
     const model = classifier(7);
     const train = data(64, 4);
-    const monitor = landscapeMonitor({ probe: data(256, 5), runDir: tmpPath('monitor-budget'), budget: 1e-4 });
+    const monitor = landscapeMonitor({ probe: data(256, 5), runDir: tmpPath('monitor-budget'), budget: 1e-4, worker: false });
     await model.fit(train.x, train.y, { epochs: 3, batchSize: 64, callbacks: [monitor], verbose: 0 });
     const records = monitor.records;
-    expect(records[0]?.skipped).toEqual([]); // before training: no budget yet
-    expect(records.slice(1, -1).every((r) => r.skipped.includes('hessian'))).toBe(true);
-    expect(records.at(-1)?.skipped).toEqual([]); // the last epoch is always measured in full
+    expect(records[0]?.skipped).toEqual([]); // before training: nothing is known of the costs yet
+    expect(records.slice(1).every((r) => r.skipped.includes('hessian'))).toBe(true);
     expect((records[1] as any).hessian).toMatchObject({ skipped: 'budget' });
     expect((records[1] as any).weights.norm).toBeGreaterThan(0);
+    // Everything on the training thread is charged: the measurement before training too.
+    const { training, duringTraining } = monitor.seconds;
+    expect(duringTraining).toBeGreaterThanOrEqual(records.reduce((t, r) => t + r.monitorSeconds, 0));
+    expect(training).toBeGreaterThan(0);
+  });
+
+  it('unused budget carries over: a measurement dearer than one epoch’s share still runs every few epochs, and the total stays within the budget', async () => {
+    // A measurement of 40 ms against epochs of at least 100 ms with a budget of 0.2: one epoch's
+    // share (20 ms) never pays for it, the carried-over shares of two or three epochs do.
+    const busy = (ms: number) => {
+      const end = performance.now() + ms;
+      while (performance.now() < end);
+    };
+    const slow: Measurement = { name: 'slow', measure: async () => (busy(40), { record: {}, logs: { slow: 1 } }) };
+    const monitor = new MeasurementCallback({ probe: data(8, 5), runDir: null, budget: 0.2, worker: false, report: false }, [slow], 'test');
+    const sleeper = new (class extends tf.Callback {
+      override async onEpochBegin() {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    await classifier(3).fit(data(16, 4).x, data(16, 4).y, { epochs: 12, callbacks: [monitor, sleeper], verbose: 0 });
+    const measured = monitor.records.filter((r) => r.epoch >= 0 && !r.skipped.includes('slow')).length;
+    expect(measured).toBeGreaterThanOrEqual(3);
+    expect(measured).toBeLessThan(12);
+    const { training, duringTraining } = monitor.seconds;
+    // Within the budget, give or take the one measurement that may overrun by its own cost estimate's error.
+    expect(duringTraining).toBeLessThanOrEqual(0.2 * training + 0.04);
   });
 });
 
@@ -218,7 +246,7 @@ describe('snapshotCallback', () => {
 describe('landscapeMonitor and early stopping', () => {
   beforeAll(() => useBackend('cpu'));
 
-  it('an epoch where a callback before the monitor stops training is measured in full, like the last one', async () => {
+  it('an epoch where a callback before the monitor stops training is the last one: measured although off the `every` grid', async () => {
     const model = classifier(11);
     const train = data(64, 6);
     const stopper = new (class extends tf.Callback {
@@ -226,13 +254,12 @@ describe('landscapeMonitor and early stopping', () => {
         if (epoch === 1) (this.model as unknown as { stopTraining: boolean }).stopTraining = true;
       }
     })();
-    const monitor = landscapeMonitor({ probe: data(64, 7), runDir: tmpPath('monitor-stop'), budget: 1e-6, finalSurfaces: false, report: false });
+    const monitor = landscapeMonitor({ probe: data(64, 7), runDir: tmpPath('monitor-stop'), budget: null, every: 5, finalSurfaces: false, report: false });
     await model.fit(train.x, train.y, { epochs: 10, batchSize: 16, callbacks: [stopper, monitor], verbose: 0 });
     const records = monitor.records;
-    expect(records.map((r) => r.epoch)).toEqual([-1, 0, 1]);
-    expect(records[1]?.skipped).toContain('hessian');
-    expect(records[2]?.skipped).toEqual([]);
-    expect((records[2] as any).hessian.lambdaMax).toBeGreaterThan(0);
+    expect(records.map((r) => r.epoch)).toEqual([-1, 1]);
+    expect(records[1]?.skipped).toEqual([]);
+    expect((records[1] as any).hessian.lambdaMax).toBeGreaterThan(0);
     const run = await readRunFolder(`${tmpPath('monitor-stop')}/${monitor.run?.id}`);
     expect(run.run['status']).toBe('finished');
   });
