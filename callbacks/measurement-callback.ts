@@ -219,6 +219,14 @@ export class MeasurementCallback extends tf.Callback {
     return this.offThread?.current ?? null;
   }
 
+  /**
+   * Kills the measurement worker (e.g. to free its core for a while): the epoch it was measuring
+   * is recorded as an error, and the next epoch starts a fresh worker.
+   */
+  async terminateWorker(): Promise<void> {
+    await this.offThread?.kill();
+  }
+
   private async trainBegin(): Promise<void> {
     const model = this.model as unknown as tf.LayersModel;
     const { probe } = this.options;
@@ -521,6 +529,8 @@ export class MeasurementCallback extends tf.Callback {
     const skipped: string[] = [];
     const added: Record<string, number> = {};
     const budget = this.options.budget === undefined ? DEFAULT_BUDGET : this.options.budget;
+    // Without a budget nothing is skipped: training waits for the worker's previous epoch.
+    if (budget === null && this.offThread !== null) await this.offThread.drain(Infinity);
     const toWorker = this.measurements.filter((m) => this.onWorker(m));
     const here = this.measurements.filter((m) => !toWorker.includes(m));
     // Measuring on the training thread changes the weights: they are put back bit for bit.
@@ -565,11 +575,7 @@ export class MeasurementCallback extends tf.Callback {
     }
     const pending: PendingRecord = { line: { epoch, time: new Date().toISOString(), trainSeconds: trained, monitorSeconds: 0, logs: numericLogs, skipped, ...record }, waiting: toWorker.length > 0 };
     this.unwritten.push(pending);
-    if (toWorker.length > 0 && this.offThread !== null) {
-      // Without a budget nothing is skipped: training waits for the worker's previous epoch.
-      if (budget === null) await this.offThread.drain(Infinity);
-      this.offThread.submit({ epoch, weights: await allWeights(model), record: pending, measurements: toWorker });
-    }
+    if (toWorker.length > 0) this.offThread?.submit({ epoch, weights: await allWeights(model), record: pending, measurements: toWorker });
     // A later epoch's logs carry the worker's newest values, with the epoch they were measured at.
     for (const [key, { value, epoch: at }] of this.latest) {
       if (key in added) continue;
@@ -635,7 +641,7 @@ export class MeasurementCallback extends tf.Callback {
     }
     job.record.waiting = false;
     if (this.offThread !== null && !this.offThread.available) {
-      this.warn(`${this.name}: the measurement worker stopped ${3} times; measuring on the training thread from now on`);
+      this.warn(`${this.name}: ${error.message}; measuring ${job.measurements.map((m) => m.name).join(' and ')} on the training thread from now on`);
     }
     void this.flush();
   }

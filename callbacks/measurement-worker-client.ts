@@ -23,6 +23,8 @@ export class MeasurementWorker {
   private pending: { epoch: number; resolve: (o: Record<string, WorkerOutcome>) => void; reject: (e: Error) => void } | null = null;
   /** Why the worker stopped (null while it runs). */
   private dead: Error | null = null;
+  /** True when the worker could not set up (the model or backend cannot be loaded there): another would fail the same way. */
+  failedToStart = false;
   /** The backend the worker measures on, once it is ready. */
   backend: string | null = null;
 
@@ -40,6 +42,7 @@ export class MeasurementWorker {
         this.backend = reply.backend;
         onReady(reply.backend);
       } else if (reply.type === 'init-error') {
+        this.failedToStart = true;
         this.stop(new Error(`the measurement worker could not start: ${reply.message}`));
         void this.worker.terminate();
       } else if (reply.type === 'result' && this.pending?.epoch === reply.epoch) {

@@ -47,9 +47,18 @@ export class OffThreadMeasurements<J extends OffThreadJob> {
     private readonly maxRestarts = 2,
   ) {}
 
-  /** False once the worker stopped more often than `maxRestarts` allows (or after `close`). */
+  /**
+   * False once the worker stopped more often than `maxRestarts` allows, or could not set up at all
+   * (another would fail the same way), or after `close`.
+   */
   get available(): boolean {
-    return !this.closed && (this.worker === null || !this.worker.stopped || this.started <= this.maxRestarts);
+    if (this.closed || this.worker === null) return !this.closed;
+    return !this.worker.stopped || (!this.worker.failedToStart && this.started <= this.maxRestarts);
+  }
+
+  /** Kills the running worker (its epoch in flight fails); the next epoch starts a fresh one. */
+  async kill(): Promise<void> {
+    await this.worker?.terminate();
   }
 
   /** Whether a job is in flight or waiting. */
@@ -103,7 +112,7 @@ export class OffThreadMeasurements<J extends OffThreadJob> {
 
   private ensureWorker(): MeasurementWorker | null {
     if (this.worker !== null && !this.worker.stopped) return this.worker;
-    if (this.closed || this.started > this.maxRestarts) return null;
+    if (!this.available) return null;
     this.started++;
     this.worker = new MeasurementWorker(this.init(), (backend) => this.handlers.ready?.(backend));
     return this.worker;

@@ -107,6 +107,8 @@ async function run(name: string, model: tf.LayersModel, epochs: number, batchSiz
   const stop = stopAtLoss === undefined ? [] : [new StopAtLoss(stopAtLoss)];
   await model.fit(x, y, { epochs, batchSize, shuffle: false, verbose: 0, validationData: [xTest, yTest], callbacks: [...stop, monitor, progress] });
   const last = monitor.records.at(-1) as Record<string, any>;
+  // The newest epoch where each was measured (the budget or a busy worker may skip the last one).
+  const measured = (name: string) => [...monitor.records].reverse().find((r) => (r[name] as { skipped?: string; error?: string } | undefined)?.skipped === undefined && (r[name] as { error?: string } | undefined)?.error === undefined)?.[name] as Record<string, any> | undefined;
   const [testLoss, testAcc] = (model.evaluate(xTest, yTest) as tf.Scalar[]).map((t) => t.dataSync()[0] as number);
   const row: Row = {
     name,
@@ -114,10 +116,10 @@ async function run(name: string, model: tf.LayersModel, epochs: number, batchSiz
     trainLoss: last['logs']['loss'] as number,
     testError: 1 - (testAcc as number),
     gap: (testLoss as number) - (last['logs']['loss'] as number),
-    sharpness: last['sharpness'].radii[0].mean,
-    sharpnessStderr: last['sharpness'].radii[0].stderr,
-    lambdaMax: last['hessian']?.lambdaMax ?? null,
-    ratio: last['hessian']?.ratio ?? null,
+    sharpness: measured('sharpness')?.['radii'][0].mean ?? NaN,
+    sharpnessStderr: measured('sharpness')?.['radii'][0].stderr ?? NaN,
+    lambdaMax: measured('hessian')?.['lambdaMax'] ?? null,
+    ratio: measured('hessian')?.['ratio'] ?? null,
     evr2: (last['trajectory'].explainedVarianceRatio as number[]).slice(0, 2).reduce((a, b) => a + b, 0),
     seconds: (performance.now() - started) / 1000,
   };
