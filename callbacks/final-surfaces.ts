@@ -50,18 +50,52 @@ export function checkFinalSurfaceSettings(s: FinalSurfaceSettings, what: string)
   if (!(Number.isInteger(ratio) && (ratio === 0 || (ratio >= 2 && ratio <= 101)))) throw new RangeError(`${what}: ratioMap = ${ratio} is not 0 or an integer from 2 to 101`);
 }
 
+/** Forward passes a point of the |λmin/λmax| map costs, roughly (Lanczos HVPs of ~2.5 passes each). */
+const RATIO_POINT_PASSES = 60;
+
+/** The resolutions asked for and those used to fit a time limit. */
+export interface SurfaceResolution {
+  readonly resolution: number;
+  readonly sliceResolution: number;
+  readonly ratioMap: number;
+}
+
+/**
+ * The largest resolutions (odd point counts, so the center is a grid point; at least 5) whose
+ * estimated cost fits `limitSeconds`, given the cost of one evaluation on the probe.
+ * @returns the resolutions to use and their estimated seconds
+ */
+export function fitResolution(asked: SurfaceResolution, pca: boolean, secondsPerPoint: number, limitSeconds: number): { used: SurfaceResolution; estimatedSeconds: number } {
+  const cost = (r: SurfaceResolution) => secondsPerPoint * (r.sliceResolution + r.resolution ** 2 * (pca ? 2 : 1) + r.ratioMap ** 2 * RATIO_POINT_PASSES);
+  const full = cost(asked);
+  if (!(full > limitSeconds)) return { used: asked, estimatedSeconds: full };
+  const odd = (n: number, min: number, max: number) => Math.min(max, Math.max(min, 2 * Math.floor((Math.floor(n) - 1) / 2) + 1));
+  let scale = limitSeconds > 0 ? Math.sqrt(limitSeconds / full) : 0;
+  let used = asked;
+  for (let k = 0; k < 40; k++) {
+    used = {
+      resolution: odd(asked.resolution * scale, Math.min(5, asked.resolution), asked.resolution),
+      sliceResolution: odd(asked.sliceResolution * scale, Math.min(5, asked.sliceResolution), asked.sliceResolution),
+      ratioMap: asked.ratioMap === 0 ? 0 : Math.max(2, Math.min(asked.ratioMap, Math.floor(asked.ratioMap * scale))),
+    };
+    if (cost(used) <= limitSeconds) break;
+    scale *= 0.9;
+  }
+  return { used, estimatedSeconds: cost(used) };
+}
+
 /**
  * Computes the end-of-training surfaces and writes `surfaces.json`.
  * @param log progress lines (e.g. to stderr)
  * @param trajectory the running PCA's state, for the PCA plane (null: no PCA plane)
+ * @param limitSeconds how long they may take: the resolutions are lowered to fit (and the file
+ * and the report say so); Infinity for no limit
  */
-export async function writeFinalSurfaces(context: MeasureContext, settings: FinalSurfaceSettings, log: (line: string) => void, trajectory: TrajectoryState | null = null): Promise<void> {
+export async function writeFinalSurfaces(context: MeasureContext, settings: FinalSurfaceSettings, log: (line: string) => void, trajectory: TrajectoryState | null = null, limitSeconds = Infinity): Promise<void> {
   const run = context.run as RunFolder;
   const { model } = context;
   const started = performance.now();
   const range = settings.range ?? 1;
-  const n2 = settings.resolution ?? 21;
-  const n1 = settings.sliceResolution ?? 41;
   const loss = resolveLoss(model, context.loss);
   const evaluator = new ModelEvaluator(model, context.probe, { loss: loss.fn, lossName: loss.name, batchSize: context.batchSize });
   const layout = modelLayout(model);
@@ -73,8 +107,25 @@ export async function writeFinalSurfaces(context: MeasureContext, settings: Fina
     return d;
   });
   const pcaPlane = settings.pca === false || trajectory === null ? null : await pcaDirections(model, run, trajectory);
-  const nr = settings.ratioMap ?? 0;
+  const asked: SurfaceResolution = { resolution: settings.resolution ?? 21, sliceResolution: settings.sliceResolution ?? 41, ratioMap: settings.ratioMap ?? 0 };
+  // One point's cost: the faster of two evaluations at the final weights (the first warms up).
+  let secondsPerPoint = Infinity;
+  for (let k = 0; k < 2; k++) {
+    const t0 = performance.now();
+    await evaluator.evaluate();
+    secondsPerPoint = Math.min(secondsPerPoint, (performance.now() - t0) / 1000);
+  }
+  const left = limitSeconds - (performance.now() - started) / 1000;
+  const { used, estimatedSeconds } = fitResolution(asked, pcaPlane !== null, secondsPerPoint, left);
+  const lowered = used.resolution !== asked.resolution || used.sliceResolution !== asked.sliceResolution || used.ratioMap !== asked.ratioMap;
+  const n2 = used.resolution;
+  const n1 = used.sliceResolution;
+  const nr = used.ratioMap;
   const total = n1 + n2 * n2 + (pcaPlane === null ? 0 : n2 * n2) + nr * nr;
+  log(
+    `final surfaces: ${total} points, about ${estimatedSeconds.toFixed(1)} s${Number.isFinite(limitSeconds) ? ` (limit ${Math.max(0, left).toFixed(1)} s)` : ''}` +
+      (lowered ? `; resolution lowered to fit: ${asked.resolution}×${asked.resolution} → ${n2}×${n2}, slice ${asked.sliceResolution} → ${n1}${asked.ratioMap > 0 ? `, ratio map ${asked.ratioMap} → ${nr}` : ''}` : ''),
+  );
   let done = 0;
   let lastDecile = -1;
   const progress = () => {
@@ -132,6 +183,7 @@ export async function writeFinalSurfaces(context: MeasureContext, settings: Fina
         surface: { x: grid, y: grid, loss: toNested(surface.values['loss'] as Float64Array, surface.shape), accuracy: accuracy(surface.values, surface.shape) },
         pca,
         ratio,
+        resolution: { requested: asked, used, lowered, limitSeconds: Number.isFinite(limitSeconds) ? limitSeconds : null, estimatedSeconds },
         seconds: (performance.now() - started) / 1000,
       }),
     );

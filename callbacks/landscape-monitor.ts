@@ -67,9 +67,9 @@ export class LandscapeMonitor extends MeasurementCallback {
   private readonly finalSurfaces: FinalSurfaceSettings | null;
   private readonly trajectory: TrajectoryMeasurement | null;
 
-  protected override async afterTraining(): Promise<void> {
+  protected override async afterTraining(seconds: number): Promise<void> {
     if (this.finalSurfaces === null || this.context === null || this.context.run === null) return;
-    await writeFinalSurfaces(this.context, this.finalSurfaces, (line) => this.progress(line), this.trajectory?.state() ?? null);
+    await writeFinalSurfaces(this.context, this.finalSurfaces, (line) => this.progress(line), this.trajectory?.state() ?? null, seconds);
   }
 }
 

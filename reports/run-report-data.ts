@@ -109,6 +109,13 @@ export function runReportData(contents: RunContents): RunReportData {
   if (measured.length === 0) missing.push('metrics.jsonl has no epochs.');
   const surfaces = surfacesOf(contents.surfaces ?? null);
   if (surfaces === null) missing.push('The end-of-training surfaces (1-D slice, 2-D contours, PCA-plane contours) were not computed for this run.');
+  const resolution = (contents.surfaces as Rec | null | undefined)?.['resolution'] as Rec | undefined;
+  if (resolution?.['lowered'] === true) {
+    const [asked, used] = [resolution['requested'] as Rec, resolution['used'] as Rec];
+    missing.push(
+      `The end-of-training surfaces were computed at ${used['resolution']}×${used['resolution']} (slice ${used['sliceResolution']} points) instead of ${asked['resolution']}×${asked['resolution']} (${asked['sliceResolution']}) to fit the end-of-training limit (finalBudget: ${typeof resolution['limitSeconds'] === 'number' ? (resolution['limitSeconds'] as number).toFixed(1) : '?'} s).`,
+    );
+  }
   return {
     title: String(run['name'] ?? run['id'] ?? 'landscope run'),
     run: { id: (run['id'] as string) ?? null, name: (run['name'] as string) ?? null, status, backend: (run['backend'] as string) ?? null, start: (run['start'] as string) ?? null, end: (run['end'] as string) ?? null },

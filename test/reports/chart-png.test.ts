@@ -42,7 +42,7 @@ describe('renderChartPng', () => {
     // A run folder of its own, with all measurements and surfaces (no other test file's output).
     const root = tmpPath('chart-png');
     await rm(root, { recursive: true, force: true });
-    await fitRun(root, 'full', 'png run', 4, { finalSurfaces: { resolution: 7, sliceResolution: 9, ratioMap: 3 }, log: () => {} });
+    await fitRun(root, 'full', 'png run', 4, { finalBudget: null, finalSurfaces: { resolution: 7, sliceResolution: 9, ratioMap: 3 }, log: () => {} });
     const dir = `${root}/full`;
     const r = await runCli(['report', dir, '--png', '--out', `${root}/again.html`]);
     expect(r.code, r.stderr).toBe(0);
