@@ -283,6 +283,12 @@ export class MeasurementCallback extends tf.Callback {
       { ...flattenParams(this.runInfo['options'] as Record<string, unknown>), loss: loss.label, backend: tf.getBackend(), trainable_parameters: (this.runInfo['model'] as { trainableParameters: number }).trainableParameters, probe_samples: probe.x.shape[0] },
       { 'landscope.run_id': this.run?.id ?? '', 'landscope.version': LANDSCOPE_VERSION, 'landscope.model': model.name, ...(this.options.name !== undefined ? { 'mlflow.runName': this.options.name } : {}) },
     );
+    if (tf.getBackend() === 'cpu') {
+      this.warn(
+        `${this.name}: training runs on TF.js's pure-JavaScript cpu backend, the slowest there is. Faster: @tensorflow/tfjs-node (import it instead of @tensorflow/tfjs), or @tensorflow/tfjs-backend-wasm with \`await tf.setBackend('wasm')\` (6–35× faster here; landscope depends on it already).` +
+          (workerPlan.use ? ' The monitor itself measures on a wasm worker.' : ''),
+      );
+    }
     if (workerPlan.use) await this.startWorker(model, workerPlan.loss as string);
     for (const m of this.measurements) if (!this.onWorker(m)) await this.begin(m);
     await this.measureEpoch(-1, {}, null);

@@ -14,12 +14,13 @@ import { gateCommand } from './commands/gate.js';
 import { hessianCommand } from './commands/hessian.js';
 import { interpolateCommand } from './commands/interpolate.js';
 import { mergeCommand } from './commands/merge.js';
+import { mlflowCommand } from './commands/mlflow.js';
 import { reportCommand } from './commands/report.js';
 import { surfaceCommand } from './commands/surface.js';
 import { trajectoryCommand } from './commands/trajectory.js';
 
 /** Every command, by name. */
-export const COMMANDS: readonly Command[] = [surfaceCommand, mergeCommand, interpolateCommand, directionsCommand, hessianCommand, trajectoryCommand, reportCommand, compareCommand, baselineCommand, gateCommand];
+export const COMMANDS: readonly Command[] = [surfaceCommand, mergeCommand, interpolateCommand, directionsCommand, hessianCommand, trajectoryCommand, reportCommand, compareCommand, baselineCommand, gateCommand, mlflowCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -81,7 +82,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     return await command.run(rest, io, backend);
   } catch (e) {
     if (e instanceof UsageError) {
-      io.stderr(`landscope ${command.name}: ${e.message}\n\nUsage: ${command.usage}\n`);
+      io.stderr(`landscope ${command.name}: ${e.message}\nsee \`landscope ${command.name} --help\`\n`);
       return ExitCode.Usage;
     }
     if (e instanceof LandscopeError) {

@@ -153,6 +153,12 @@ export class MlflowClient {
     return info === undefined ? null : { runId: info.run_id, artifactUri: info.artifact_uri };
   }
 
+  /** A run's id and artifact URI (RunsGet). */
+  async getRun(runId: string): Promise<{ runId: string; artifactUri: string }> {
+    const r = await this.call<{ run: { info: { run_id: string; artifact_uri: string } } }>('GET', `/api/2.0/mlflow/runs/get?run_id=${encodeURIComponent(runId)}`);
+    return { runId: r.run.info.run_id, artifactUri: r.run.info.artifact_uri };
+  }
+
   /** One LogBatch call (the caller respects LOG_BATCH_LIMITS; see `splitLogBatch`). */
   async logBatch(runId: string, batch: { metrics?: readonly MlflowMetric[]; params?: readonly MlflowKeyValue[]; tags?: readonly MlflowKeyValue[] }): Promise<void> {
     await this.call('POST', '/api/2.0/mlflow/runs/log-batch', { run_id: runId, metrics: batch.metrics ?? [], params: batch.params ?? [], tags: batch.tags ?? [] }, undefined, true);

@@ -29,7 +29,7 @@ export interface SinkReport {
   readonly sent: number;
   /** Calls given up on, with the last error. */
   readonly failed: { what: string; error: string }[];
-  /** Calls never sent (not reached before the deadline, or after a failed run creation), with their payloads. */
+  /** Calls MLflow did not get — given up on (also in `failed`), not reached before the deadline, or after a failed run creation — in order, with their payloads. */
   readonly unsent: { what: string; payload: unknown }[];
 }
 
@@ -73,6 +73,8 @@ export class MlflowSink {
   private sent = 0;
   private readonly failed: { what: string; error: string }[] = [];
   private runFailed = false;
+  /** Calls given up on (also listed in `failed`). */
+  private readonly undelivered: Task[] = [];
 
   /** @throws {RangeError} for a tracking URI that is not http(s) */
   constructor(private readonly options: MlflowSinkOptions) {
@@ -149,7 +151,7 @@ export class MlflowSink {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.worker, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
-    const unsent = this.queue.splice(0).map((t) => ({ what: t.what, payload: t.payload }));
+    const unsent = [...this.undelivered.splice(0), ...this.queue.splice(0)].map((t) => ({ what: t.what, payload: t.payload }));
     return { runId: this.runId, experimentId: this.experimentId, sent: this.sent, failed: [...this.failed], unsent };
   }
 
@@ -168,7 +170,11 @@ export class MlflowSink {
       const ok = await this.attempt(task);
       if (this.queue[0] === task) this.queue.shift();
       if (ok) this.sent++;
-      else if (task.what === 'create run') this.runFailed = true;
+      else {
+        // Kept with what was never sent, in order: `landscope mlflow upload` can send it later.
+        this.undelivered.push(task);
+        if (task.what === 'create run') this.runFailed = true;
+      }
     }
   }
 

@@ -21,6 +21,8 @@ export class FakeMlflow {
   readonly requests: { method: string; path: string; authorization?: string }[] = [];
   /** Fail the next n requests with this status (503 → retryable). */
   failNext = { count: 0, status: 503 };
+  /** Paths whose next request fails with this status (once). */
+  readonly failOn = new Map<string, number>();
   /** Paths whose requests are carried out but answered 200 with an HTML page (a proxy in between). */
   readonly htmlReplies = new Set<string>();
   /** Paths whose next request is carried out but answered only after this many ms (a reply lost to a client timeout). */
@@ -72,6 +74,11 @@ export class FakeMlflow {
       return this.error(res, 401, 'UNAUTHENTICATED', 'credentials are missing or wrong');
     }
     const path = url.pathname;
+    const failStatus = this.failOn.get(path);
+    if (failStatus !== undefined) {
+      this.failOn.delete(path);
+      return this.error(res, failStatus, 'INVALID_PARAMETER_VALUE', 'injected failure');
+    }
     const slow = this.slowReplies.get(path);
     if (slow !== undefined) {
       this.slowReplies.delete(path);
@@ -115,6 +122,11 @@ export class FakeMlflow {
       const info = { run_id: runId, run_uuid: runId, experiment_id: exp.experiment_id, run_name: body['run_name'] ?? runId, status: 'RUNNING', start_time: body['start_time'], artifact_uri: `mlflow-artifacts:/${exp.experiment_id}/${runId}/artifacts`, lifecycle_stage: 'active' };
       this.runs.set(runId, { info, tags, params: {}, metrics: [] });
       return this.send(res, 200, { run: { info, data: { tags: body['tags'] ?? [] } } });
+    }
+    if (req.method === 'GET' && path === '/api/2.0/mlflow/runs/get') {
+      const run = this.runs.get(url.searchParams.get('run_id') ?? '');
+      if (run === undefined) return this.error(res, 404, 'RESOURCE_DOES_NOT_EXIST', `Run '${url.searchParams.get('run_id')}' not found`);
+      return this.send(res, 200, { run: { info: run.info, data: { tags: Object.entries(run.tags).map(([key, value]) => ({ key, value })) } } });
     }
     if (req.method === 'POST' && path === '/api/2.0/mlflow/runs/search') {
       // Only the filter form landscope sends: tags.`key` = 'value'.

@@ -109,7 +109,7 @@ describe('MlflowSink against a real HTTP server on loopback', () => {
     const report = await sink.close('FINISHED', 2000);
     expect(report.runId).toBeNull();
     expect(report.failed[0]?.error).toMatch(/HTTP 401 UNAUTHENTICATED/);
-    expect(report.unsent.map((u) => u.what)).toEqual(['log params', 'log metrics step 0', 'set status FINISHED']);
+    expect(report.unsent.map((u) => u.what)).toEqual(['create run', 'log params', 'log metrics step 0', 'set status FINISHED']);
     expect(server.requests).toHaveLength(1);
   });
 
