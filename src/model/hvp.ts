@@ -12,6 +12,7 @@ import type { LossFn } from './losses.js';
 import { resolveLoss } from './model-loss.js';
 import { modelWeights, type ModelWeight } from './model-weights.js';
 import type { Dataset } from './prepare-data.js';
+import { denseBatchHvp, denseHvpPlan, type DensePlan } from './dense-hvp.js';
 import { SECOND_ORDER_UNSUPPORTED, withSecondOrderGradients } from './second-order-gradients.js';
 
 /** Which parameters the Hessian covers. */
@@ -32,6 +33,12 @@ export interface HvpOptions {
   readonly batchSize?: number;
   /** Loss name or function. @default the model's compiled loss */
   readonly loss?: string | LossFn;
+  /**
+   * `auto`: chains of Dense layers go through the R-operator engine (src/model/dense-hvp.ts),
+   * everything else through double backpropagation; `reference`: always double backpropagation.
+   * @default 'auto'
+   */
+  readonly engine?: 'auto' | 'reference';
 }
 
 /** `v ↦ H v` over a model's selected parameters, with what it needs to know about them. */
@@ -49,6 +56,8 @@ export interface HvpOperator {
   readonly current: () => ParamList;
   /** Frees the batch slices. */
   readonly dispose: () => void;
+  /** How products are computed: the Dense R-operator engine or double backpropagation. */
+  readonly engine: 'dense' | 'reference';
 }
 
 /**
@@ -83,6 +92,9 @@ export function hvp(model: tf.LayersModel, data: Dataset, options: HvpOptions = 
     const n = Math.min(batchSize, total - start);
     batches.push({ x: data.x.slice(start, n), y: data.y.slice(start, n), weight: n / total });
   }
+  const plan = options.engine === 'reference' ? null : denseHvpPlan(model, loss.name);
+  const engine = plan === null ? null : denseOperator(plan, selected, batches, classesOf(model));
+  if (engine !== null) return engine;
   const batchLoss = (b: { x: tf.Tensor; y: tf.Tensor }) => tf.mean(loss.fn(b.y, model.apply(b.x, { training: false }) as tf.Tensor)) as tf.Scalar;
   const names = selected.map((w) => w.name);
   const shapes = variables.map((v) => v.shape);
@@ -143,6 +155,7 @@ export function hvp(model: tf.LayersModel, data: Dataset, options: HvpOptions = 
     dispose: () => {
       for (const b of batches) tf.dispose([b.x, b.y]);
     },
+    engine: 'reference' as const,
   });
 }
 
@@ -153,4 +166,68 @@ function unsupported(kernel: string): LandscopeError {
       'supported layers: Dense, Conv1D/2D (no dilation), MaxPooling/AveragePooling 1D/2D, GlobalAveragePooling, GlobalMaxPooling, BatchNormalization (inference), ' +
       'Dropout, Flatten/Reshape, Add/Concatenate, Embedding; activations relu, relu6, elu, selu, tanh, sigmoid, hardSigmoid, softmax, softplus, softsign, gelu, swish, mish, linear',
   );
+}
+
+function classesOf(model: tf.LayersModel): number {
+  return (model.outputs[0]?.shape.at(-1) ?? 1) as number;
+}
+
+/**
+ * The operator through the Dense engine, or null when a layer's kernel is not among the selected
+ * parameters (a frozen layer: the engine assumes every kernel moves).
+ */
+function denseOperator(plan: DensePlan, selected: readonly ModelWeight[], batches: readonly { x: tf.Tensor; y: tf.Tensor; weight: number }[], classes: number): HvpOperator | null {
+  // ModelWeight.variable is the LayerVariable's own tf.Variable (`read()`).
+  const index = new Map(selected.map((w, i) => [w.variable as unknown, i]));
+  const stepParts = plan.steps.map((s) => ({ kernel: index.get(s.kernel.read()), bias: s.bias === null ? undefined : index.get(s.bias.read()) }));
+  if (stepParts.some((p) => p.kernel === undefined) || index.size !== stepParts.reduce((n, p) => n + 1 + (p.bias === undefined ? 0 : 1), 0)) return null;
+  // Labels as the loss sees them: class ids become one-hot rows.
+  const labels = batches.map((b) => (b.y.rank === 2 && b.y.shape[1] === classes ? b.y : tf.tidy(() => tf.oneHot(tf.cast(tf.reshape(b.y, [-1]), 'int32'), classes).toFloat())));
+  const names = selected.map((w) => w.name);
+  const shapes = selected.map((w) => w.variable.shape);
+  let count = 0;
+  const product = async (v: ParamList): Promise<ParamList> => {
+    if (v.tensors.length !== selected.length || v.tensors.some((t, i) => !tf.util.arraysEqual(t.shape, shapes[i] ?? []))) {
+      const want = names.map((n, i) => `${n} [${shapes[i]}]`).join(', ');
+      const got = v.names.map((n, i) => `${n} [${v.tensors[i]?.shape}]`).join(', ');
+      throw new RangeError(`hvp: v has tensors ${got}; expected ${want}`);
+    }
+    const directions = stepParts.map((p) => ({ kernel: v.tensors[p.kernel as number] as tf.Tensor, bias: p.bias === undefined ? null : (v.tensors[p.bias] as tf.Tensor) }));
+    let sum: tf.Tensor[] | null = null;
+    for (const [k, b] of batches.entries()) {
+      const part = denseBatchHvp(plan, b.x, labels[k] as tf.Tensor, directions, b.weight);
+      if (sum === null) sum = part;
+      else {
+        const next: tf.Tensor[] = sum.map((t, i) => tf.add(t, part[i] as tf.Tensor));
+        tf.dispose([...sum, ...part]);
+        sum = next;
+      }
+    }
+    // The engine's parts come step by step (kernel, then bias where the layer has one).
+    const parts = sum as tf.Tensor[];
+    const out: tf.Tensor[] = new Array(selected.length);
+    let j = 0;
+    plan.steps.forEach((s, l) => {
+      const p = stepParts[l] as { kernel: number; bias: number | undefined };
+      out[p.kernel] = parts[j++] as tf.Tensor;
+      if (s.bias !== null) {
+        const t = parts[j++] as tf.Tensor;
+        if (p.bias !== undefined) out[p.bias] = t;
+        else t.dispose();
+      }
+    });
+    count++;
+    return new ParamList(names.map((name, i) => ({ name, tensor: out[i] as tf.Tensor })));
+  };
+  return Object.assign(product, {
+    names,
+    shapes,
+    size: selected.reduce((n, w) => n + w.variable.size, 0),
+    count: () => count,
+    current: () => new ParamList(selected.map((w) => ({ name: w.name, tensor: w.variable.clone() }))),
+    dispose: () => {
+      for (const [k, b] of batches.entries()) tf.dispose(labels[k] === b.y ? [b.x, b.y] : [b.x, b.y, labels[k] as tf.Tensor]);
+    },
+    engine: 'dense' as const,
+  });
 }

@@ -1,0 +1,95 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { randomDirection } from '../../src/core/random-direction.js';
+import { denseHvpPlan } from '../../src/model/dense-hvp.js';
+import { hvp } from '../../src/model/hvp.js';
+import { BACKENDS, useBackend } from '../helpers/backend.js';
+import { relErr } from '../helpers/rel-err.js';
+
+const init = (seed: number, scale = 1) => ({ kernelInitializer: tf.initializers.randomNormal({ stddev: scale / 2, seed }), biasInitializer: tf.initializers.randomNormal({ stddev: 0.1, seed: seed + 100 }) });
+
+/** Dense chains the engine takes, each with what makes it different. */
+const cases: { name: string; build: () => tf.LayersModel; input: number[]; loss: string; labels: 'onehot' | 'ids' | 'targets'; params?: 'all' | 'kernels' }[] = [
+  ...(['relu', 'tanh', 'sigmoid', 'linear'] as const).map((activation, i) => ({
+    name: `two ${activation} layers, softmax, categorical cross-entropy`,
+    build: () => tf.sequential({ layers: [tf.layers.dense({ units: 7, activation, inputShape: [5], ...init(1 + i) }), tf.layers.dense({ units: 6, activation, ...init(10 + i) }), tf.layers.dense({ units: 3, activation: 'softmax', ...init(20 + i) })] }),
+    input: [5],
+    loss: 'categoricalCrossentropy',
+    labels: 'onehot' as const,
+  })),
+  {
+    name: 'Flatten and Dropout in front, no bias in the hidden layer, sparse cross-entropy on class ids',
+    build: () => tf.sequential({ layers: [tf.layers.flatten({ inputShape: [3, 3, 2] }), tf.layers.dropout({ rate: 0.5 }), tf.layers.dense({ units: 5, activation: 'tanh', useBias: false, ...init(30) }), tf.layers.dense({ units: 4, activation: 'softmax', ...init(31) })] }),
+    input: [3, 3, 2],
+    loss: 'sparseCategoricalCrossentropy',
+    labels: 'ids',
+  },
+  {
+    name: 'linear output, mean squared error, kernels only',
+    build: () => tf.sequential({ layers: [tf.layers.dense({ units: 6, activation: 'sigmoid', inputShape: [4], ...init(40) }), tf.layers.dense({ units: 2, ...init(41) })] }),
+    input: [4],
+    loss: 'meanSquaredError',
+    labels: 'targets',
+    params: 'kernels',
+  },
+  {
+    name: 'large weights: some probabilities clipped at 1 − 1e-7 (their terms are constant)',
+    build: () => tf.sequential({ layers: [tf.layers.dense({ units: 8, activation: 'relu', inputShape: [5], ...init(50, 12) }), tf.layers.dense({ units: 3, activation: 'softmax', ...init(51, 12) })] }),
+    input: [5],
+    loss: 'categoricalCrossentropy',
+    labels: 'onehot',
+  },
+];
+
+for (const backend of BACKENDS) {
+  describe(`the Dense R-operator engine on ${backend}`, () => {
+    beforeAll(() => useBackend(backend));
+
+    for (const c of cases) {
+      it(`equals double backpropagation: ${c.name}`, async () => {
+        const model = c.build();
+        model.compile({ optimizer: 'sgd', loss: c.loss });
+        expect(denseHvpPlan(model, c.loss as never)).not.toBeNull();
+        const n = 40;
+        const x = tf.randomNormal([n, ...c.input], 0, 1, 'float32', 7);
+        const ids = Array.from({ length: n }, (_, i) => (i * 7) % (model.outputs[0]?.shape[1] as number));
+        const classes = model.outputs[0]?.shape[1] as number;
+        const y = c.labels === 'onehot' ? tf.oneHot(tf.tensor1d(ids, 'int32'), classes).toFloat() : c.labels === 'ids' ? tf.tensor1d(ids) : tf.randomNormal([n, classes], 0, 1, 'float32', 8);
+        const fast = hvp(model, { x, y }, { batchSize: 16, params: c.params ?? 'all' });
+        const reference = hvp(model, { x, y }, { batchSize: 16, params: c.params ?? 'all', engine: 'reference' });
+        expect(fast.names).toEqual(reference.names);
+        expect([fast.engine, reference.engine]).toEqual(['dense', 'reference']);
+        for (const seed of [3, 4]) {
+          const v = randomDirection({ names: fast.names, shapes: fast.shapes }, seed);
+          const a = await (await fast(v)).toFlat();
+          const b = await (await reference(v)).toFlat();
+          expect(relErr(a, b)).toBeLessThan(1e-5);
+        }
+        if (c.name.startsWith('large weights')) {
+          // The case is what it says: some probabilities are at the clip.
+          const p = (await (model.predict(x) as tf.Tensor).data()) as Float32Array;
+          expect(Array.from(p).some((q) => q > 1 - 1e-7)).toBe(true);
+        }
+        fast.dispose();
+        reference.dispose();
+      });
+    }
+  });
+}
+
+describe('what the engine does not take (double backpropagation does)', () => {
+  beforeAll(() => useBackend('cpu'));
+
+  it('denseHvpPlan refuses other layers, activations, losses and frozen layers', () => {
+    const mk = (layers: tf.layers.Layer[], loss = 'categoricalCrossentropy') => {
+      const m = tf.sequential({ layers });
+      m.compile({ optimizer: 'sgd', loss });
+      return m;
+    };
+    expect(denseHvpPlan(mk([tf.layers.dense({ units: 3, activation: 'elu', inputShape: [4] }), tf.layers.dense({ units: 2, activation: 'softmax' })]), 'categoricalCrossentropy')).toBeNull();
+    expect(denseHvpPlan(mk([tf.layers.conv1d({ filters: 2, kernelSize: 2, inputShape: [4, 1] }), tf.layers.flatten(), tf.layers.dense({ units: 2, activation: 'softmax' })]), 'categoricalCrossentropy')).toBeNull();
+    expect(denseHvpPlan(mk([tf.layers.dense({ units: 2, activation: 'sigmoid', inputShape: [4] })], 'binaryCrossentropy'), 'binaryCrossentropy')).toBeNull();
+    expect(denseHvpPlan(mk([tf.layers.dense({ units: 2, activation: 'softmax', inputShape: [4] })]), undefined)).toBeNull();
+    expect(denseHvpPlan(mk([tf.layers.dense({ units: 2, activation: 'softmax', inputShape: [4] })]), 'categoricalCrossentropy')).not.toBeNull();
+  });
+});
