@@ -1,7 +1,8 @@
 /**
  * `Conv2DBackpropFilter` (the gradient of conv2d with respect to its filter) written with TF.js
- * ops, as im2col: pad the input, take one strided slice per filter tap, and contract the stacked
- * patches with the output gradient in one matMul. The wasm backend has no such kernel (conv
+ * ops: at stride 1 as one convolution of the input by the output gradient (batch as channels);
+ * otherwise as im2col: pad the input, take one strided slice per filter tap, and contract the
+ * stacked patches with the output gradient in one matMul. The wasm backend has no such kernel (conv
  * models cannot train there) and the cpu backend's own loops take seconds per call.
  *
  * dW[i, j, c, o] = Σ_{n, p, q} xPadded[n, p·sh + i, q·sw + j, c] · dy[n, p, q, o]
@@ -44,6 +45,15 @@ export function conv2dBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: Att
     const padded = tf.pad(input, [[0, 0], [top, bottom], [left, right], [0, 0]]);
     const n = input.shape[0];
     const { outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw } = info;
+    if (sh === 1 && sw === 1) {
+      // Stride 1: the sum over samples and positions is itself a 'valid' convolution, of the
+      // input with the batch as channels ([Cin, H, W, N]) by the output gradient as filter
+      // ([Ho, Wo, N, Cout]), giving [Cin, kh, kw, Cout]: one conv2d call, 9–15× faster on wasm
+      // than the im2col below (which slices and concatenates kh·kw copies of the input).
+      const cropped = tf.slice(padded, [0, 0, 0, 0], [n, ho + kh - 1, wo + kw - 1, cin]);
+      const out = tf.conv2d(tf.transpose(cropped, [3, 1, 2, 0]) as tf.Tensor4D, tf.transpose(grad, [1, 2, 0, 3]) as tf.Tensor4D, 1, 'valid');
+      return tf.transpose(out, [1, 2, 0, 3]) as tf.Tensor4D;
+    }
     const taps: tf.Tensor[] = [];
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
@@ -55,7 +65,8 @@ export function conv2dBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: Att
       }
     }
     const columns = tf.reshape(tf.concat(taps, 3), [n * ho * wo, kh * kw * cin]);
-    const dW = tf.matMul(columns, tf.reshape(grad, [n * ho * wo, cout]), true, false);
+    // An explicit transpose: wasm's matMul with a transpose flag is about 10× slower.
+    const dW = tf.matMul(tf.transpose(columns), tf.reshape(grad, [n * ho * wo, cout]));
     return tf.reshape(dW, [kh, kw, cin, cout]);
   });
 }
