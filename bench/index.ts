@@ -3,16 +3,16 @@
  *
  *   npm run bench                 # every section
  *   npm run bench -- --quick      # shorter runs
- *   npm run bench -- hessian      # one section: surface, kernels, hessian, monitor, workers
+ *   npm run bench -- hessian      # one section: surface, kernels, hessian, monitor, every-epoch (monitor's first table), workers
  */
 import { benchHessian } from './hessian.js';
 import { benchKernels } from './kernels.js';
-import { benchMonitor } from './monitor.js';
+import { benchEveryEpoch, benchMonitor } from './monitor.js';
 import { benchSurface } from './surface.js';
 import { benchWorkers } from './workers.js';
 
 const quick = process.argv.includes('--quick');
-const sections: Record<string, (quick: boolean) => Promise<void>> = { surface: benchSurface, kernels: benchKernels, hessian: benchHessian, monitor: benchMonitor, workers: benchWorkers };
+const sections: Record<string, (quick: boolean) => Promise<void>> = { surface: benchSurface, kernels: benchKernels, hessian: benchHessian, monitor: benchMonitor, 'every-epoch': benchEveryEpoch, workers: benchWorkers };
 const chosen = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 for (const name of chosen.length > 0 ? chosen : Object.keys(sections)) {
   const run = sections[name];
