@@ -90,8 +90,15 @@ export function fitResolution(asked: SurfaceResolution, pca: boolean, secondsPer
  * @param trajectory the running PCA's state, for the PCA plane (null: no PCA plane)
  * @param limitSeconds how long they may take: the resolutions are lowered to fit (and the file
  * and the report say so); Infinity for no limit
+ * @returns null when written; why not, when even the smallest grids would not fit
  */
-export async function writeFinalSurfaces(context: MeasureContext, settings: FinalSurfaceSettings, log: (line: string) => void, trajectory: TrajectoryState | null = null, limitSeconds = Infinity): Promise<void> {
+export async function writeFinalSurfaces(
+  context: MeasureContext,
+  settings: FinalSurfaceSettings,
+  log: (line: string) => void,
+  trajectory: TrajectoryState | null = null,
+  limitSeconds = Infinity,
+): Promise<{ skipped: 'finalBudget'; estimatedSeconds: number; limitSeconds: number } | null> {
   const run = context.run as RunFolder;
   const { model } = context;
   const started = performance.now();
@@ -117,6 +124,14 @@ export async function writeFinalSurfaces(context: MeasureContext, settings: Fina
   }
   const left = limitSeconds - (performance.now() - started) / 1000;
   const { used, estimatedSeconds } = fitResolution(asked, pcaPlane !== null, secondsPerPoint, left);
+  if (estimatedSeconds > left) {
+    // Even the smallest grids would overrun the limit: nothing is computed, and that is said.
+    log(`final surfaces: skipped: about ${estimatedSeconds.toFixed(1)} s even at ${used.resolution}×${used.resolution}, over the end-of-training limit of ${Math.max(0, left).toFixed(1)} s (finalBudget)`);
+    for (const d of directions) d.dispose();
+    for (const d of pcaPlane?.directions ?? []) d.dispose();
+    evaluator.dispose();
+    return { skipped: 'finalBudget', estimatedSeconds, limitSeconds: Math.max(0, left) };
+  }
   const lowered = used.resolution !== asked.resolution || used.sliceResolution !== asked.sliceResolution || used.ratioMap !== asked.ratioMap;
   const n2 = used.resolution;
   const n1 = used.sliceResolution;
@@ -191,6 +206,7 @@ export async function writeFinalSurfaces(context: MeasureContext, settings: Fina
     for (const d of directions) d.dispose();
     evaluator.dispose();
   }
+  return null;
 }
 
 /**

@@ -69,7 +69,8 @@ export class LandscapeMonitor extends MeasurementCallback {
 
   protected override async afterTraining(seconds: number): Promise<void> {
     if (this.finalSurfaces === null || this.context === null || this.context.run === null) return;
-    await writeFinalSurfaces(this.context, this.finalSurfaces, (line) => this.progress(line), this.trajectory?.state() ?? null, seconds);
+    const skipped = await writeFinalSurfaces(this.context, this.finalSurfaces, (line) => this.progress(line), this.trajectory?.state() ?? null, seconds);
+    if (skipped !== null) this.note('finalSurfaces', skipped);
   }
 }
 

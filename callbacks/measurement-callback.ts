@@ -431,6 +431,11 @@ export class MeasurementCallback extends tf.Callback {
     void seconds;
   }
 
+  /** Records something about the run in run.json (e.g. why end-of-training work was skipped). */
+  protected note(key: string, value: unknown): void {
+    this.runInfo = { ...this.runInfo, [key]: value };
+  }
+
   /** Writes a warning (to `options.warn`). */
   private warn(message: string): void {
     (this.options.warn ?? console.warn)(message);

@@ -108,7 +108,10 @@ export function runReportData(contents: RunContents): RunReportData {
   never('trajectory', 'The trajectory PCA');
   if (measured.length === 0) missing.push('metrics.jsonl has no epochs.');
   const surfaces = surfacesOf(contents.surfaces ?? null);
-  if (surfaces === null) missing.push('The end-of-training surfaces (1-D slice, 2-D contours, PCA-plane contours) were not computed for this run.');
+  const skippedFinal = run['finalSurfaces'] as Rec | undefined;
+  if (surfaces === null && skippedFinal?.['skipped'] === 'finalBudget') {
+    missing.push(`The end-of-training surfaces were skipped: about ${Number(skippedFinal['estimatedSeconds']).toFixed(1)} s even at the smallest grids, over the end-of-training limit of ${Number(skippedFinal['limitSeconds']).toFixed(1)} s (finalBudget; null for no limit).`);
+  } else if (surfaces === null) missing.push('The end-of-training surfaces (1-D slice, 2-D contours, PCA-plane contours) were not computed for this run.');
   const resolution = (contents.surfaces as Rec | null | undefined)?.['resolution'] as Rec | undefined;
   if (resolution?.['lowered'] === true) {
     const [asked, used] = [resolution['requested'] as Rec, resolution['used'] as Rec];

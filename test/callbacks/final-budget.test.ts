@@ -35,15 +35,23 @@ describe('the end-of-training limit', () => {
     const model = tf.sequential({ layers: [tf.layers.dense({ units: 32, activation: 'relu', inputShape: [20] }), tf.layers.dense({ units: 4, activation: 'softmax' })] });
     model.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
     const lines: string[] = [];
-    // A tiny limit: 1% of a training of a few tenths of a second cannot hold 41 + 2 × 31² points.
-    const monitor = landscapeMonitor({ probe: { x, y }, runDir: root, runId: 'r', worker: false, budget: null, finalBudget: 0.01, hessian: false, sharpness: false, finalSurfaces: { resolution: 31 }, log: (l) => lines.push(l) });
-    await model.fit(x, y, { epochs: 3, batchSize: 32, verbose: 0, callbacks: [monitor] });
+    // A limit of one training time (about a second) holds 5×5 grids but not 41 + 2 × 61² points.
+    const monitor = landscapeMonitor({ probe: { x, y }, runDir: root, runId: 'r', worker: false, budget: null, finalBudget: 1, hessian: false, sharpness: false, finalSurfaces: { resolution: 61 }, log: (l) => lines.push(l) });
+    await model.fit(x, y, { epochs: 10, batchSize: 32, verbose: 0, callbacks: [monitor] });
     const surfaces = JSON.parse(readFileSync(`${root}/r/surfaces.json`, 'utf8'));
-    expect(surfaces.resolution).toMatchObject({ requested: { resolution: 31, sliceResolution: 41 }, lowered: true });
-    expect(surfaces.resolution.used.resolution).toBeLessThan(31);
+    expect(surfaces.resolution).toMatchObject({ requested: { resolution: 61, sliceResolution: 41 }, lowered: true });
+    expect(surfaces.resolution.used.resolution).toBeLessThan(61);
     expect(surfaces.surface.x).toHaveLength(surfaces.resolution.used.resolution);
-    expect(lines.find((l) => /final surfaces: \d+ points, about .* s \(limit .* s\); resolution lowered to fit: 31×31 →/.test(l))).toBeDefined();
+    expect(lines.find((l) => /final surfaces: \d+ points, about .* s \(limit .* s\); resolution lowered to fit: 61×61 →/.test(l))).toBeDefined();
     const report = runReportData(await readRunFolder(`${root}/r`));
-    expect(report.missing.some((m) => /computed at \d+×\d+ .* instead of 31×31/.test(m))).toBe(true);
+    expect(report.missing.some((m) => /computed at \d+×\d+ .* instead of 61×61/.test(m))).toBe(true);
+
+    // A limit not even the smallest grids fit: nothing is computed, and run.json and the report say why.
+    const none = landscapeMonitor({ probe: { x, y }, runDir: root, runId: 'none', worker: false, budget: null, finalBudget: 1e-9, hessian: false, sharpness: false, log: () => {} });
+    await model.fit(x, y, { epochs: 2, batchSize: 32, verbose: 0, callbacks: [none] });
+    const run = await readRunFolder(`${root}/none`);
+    expect(run.surfaces ?? null).toBeNull();
+    expect(run.run['finalSurfaces']).toMatchObject({ skipped: 'finalBudget' });
+    expect(runReportData(run).missing.some((m) => /surfaces were skipped: about .* over the end-of-training limit/.test(m))).toBe(true);
   });
 });
