@@ -35,6 +35,7 @@ describe('end-of-training PCA plane', () => {
       hessian: false,
       trajectory: { ignore: 'biasbn' },
       finalSurfaces: { resolution: 3, sliceResolution: 3 },
+      finalBudget: null, // tiny training: the default 25% would skip them
       report: false,
       log: () => {},
     });

@@ -19,6 +19,6 @@ export async function fitRun(root: string, runId: string, name: string, epochs: 
   model.compile({ optimizer: tf.train.sgd(0.3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   const x = tf.randomNormal([96, 6], 0, 1, 'float32', 4);
   const y = tf.oneHot(tf.argMax(tf.matMul(x, tf.randomNormal([6, 3], 0, 1, 'float32', 5)), 1), 3).toFloat();
-  const monitor = landscapeMonitor({ probe: { x, y }, runDir: root, runId, name, budget: null, hessian: { maxIter: 20 }, ...options });
+  const monitor = landscapeMonitor({ probe: { x, y }, runDir: root, runId, name, budget: null, finalBudget: null, hessian: { maxIter: 20 }, ...options });
   await model.fit(x, y, { epochs, batchSize: 16, validationSplit: 0.25, callbacks: [monitor], verbose: 0 });
 }

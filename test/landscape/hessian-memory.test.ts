@@ -65,7 +65,7 @@ describe('Hessian work leaks no tensor', () => {
     const probe = data(16, 6);
     const fit = async () => {
       const m = model(7);
-      const monitor = landscapeMonitor({ probe, runDir: root, budget: null, warn: () => {}, log: () => {}, hessian: { trace: true, traceSamples: 2, maxIter: 12 }, finalSurfaces: { resolution: 3, sliceResolution: 3, ratioMap: 2 } });
+      const monitor = landscapeMonitor({ probe, runDir: root, budget: null, warn: () => {}, log: () => {}, hessian: { trace: true, traceSamples: 2, maxIter: 12 }, finalBudget: null, finalSurfaces: { resolution: 3, sliceResolution: 3, ratioMap: 2 } });
       await m.fit(train.x, train.y, { epochs: 2, batchSize: 16, callbacks: [monitor], verbose: 0 });
       m.dispose();
       m.optimizer.dispose();
