@@ -92,6 +92,7 @@ async function run(name: string, model: tf.LayersModel, epochs: number, batchSiz
     // Every epoch measured: the worker overlaps each measurement with the next epoch, and training
     // waits only when a measurement takes longer than an epoch.
     budget: null,
+    finalBudget: null, // and every final surface, at the asked resolution
     hessian: { probeSize: 128, maxIter: 40 },
     finalSurfaces: { resolution: quick ? 11 : 21, sliceResolution: quick ? 21 : 41 },
     log: () => {},
