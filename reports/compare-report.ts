@@ -43,8 +43,8 @@ export function compareCharts(runs: readonly RunReportData[]): ReportChart[] {
         labels,
         datasets: runs.flatMap((r, k) => {
           const color = PALETTE[k % PALETTE.length] as string;
-          const sets: Record<string, unknown>[] = [{ label: r.title, data: align(r, key), borderColor: color, backgroundColor: color, spanGaps: true, pointRadius: 2, borderWidth: 2 }];
-          if (withVal !== undefined) sets.push({ label: `${r.title} (validation)`, data: align(r, withVal), borderColor: color, backgroundColor: color, borderDash: [6, 4], spanGaps: true, pointRadius: 0, borderWidth: 2 });
+          const sets: Record<string, unknown>[] = [{ label: r.title, data: align(r, key), borderColor: color, backgroundColor: color, spanGaps: false, pointRadius: 2, borderWidth: 2 }];
+          if (withVal !== undefined) sets.push({ label: `${r.title} (validation)`, data: align(r, withVal), borderColor: color, backgroundColor: color, borderDash: [6, 4], spanGaps: false, pointRadius: 0, borderWidth: 2 });
           return sets;
         }),
       },

@@ -25,7 +25,7 @@ const line = (label: string, data: readonly (number | null)[], color: string, yA
   borderColor: color,
   backgroundColor: color,
   yAxisID,
-  spanGaps: true,
+  spanGaps: false, // an epoch that was not measured is a gap, not a straight line through it
   pointRadius: 3,
   borderWidth: 2,
   ...extra,

@@ -77,6 +77,25 @@ describe('run report in a real browser', () => {
     expect(r.pwned).toBe(0);
   });
 
+  it('an epoch that was not measured is a gap in every line chart, not a straight line across it', async () => {
+    await fitRun(root, 'gaps', 'gaps', 4, { worker: false, finalSurfaces: false });
+    const dir = `${root}/gaps`;
+    // Epoch 1's Hessian and sharpness skipped, as the budget or a busy worker records them.
+    const lines = readFileSync(`${dir}/metrics.jsonl`, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
+    const e1 = lines.find((l) => l.epoch === 1);
+    e1.hessian = { skipped: 'budget' };
+    e1.sharpness = { skipped: 'behind' };
+    for (const k of Object.keys(e1.logs)) if (/^(hessian|fn_)/.test(k)) delete e1.logs[k];
+    writeFileSync(`${dir}/metrics.jsonl`, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const data = runReportData(await readRunFolder(dir));
+    const datasets = (charts: { config: Record<string, any> }[]) => charts.flatMap((c) => (c.config['data']?.datasets ?? []) as Record<string, any>[]).filter((d) => Array.isArray(d['data']) && d['data'].some((v: unknown) => v === null));
+    const { runCharts } = await import('../../reports/run-charts.js');
+    const { compareCharts } = await import('../../reports/compare-report.js');
+    const withGaps = [...datasets(runCharts(data)), ...datasets(compareCharts([data, data]))];
+    expect(withGaps.length).toBeGreaterThan(0);
+    for (const d of withGaps) expect(d['spanGaps'], d['label']).toBe(false);
+  });
+
   it('a run with missing pieces still renders and says what is missing', async () => {
     await fitRun(root, 'partial', 'partial', 3, { hessian: false, sharpness: false, finalSurfaces: false });
     // Simulate a crash: status running, the last metrics line cut short.
