@@ -167,6 +167,13 @@ export class MlflowSink {
       if (Date.now() > this.deadline) return;
       const task = this.queue[0] as Task;
       if (this.runFailed) return; // without a run, nothing else can be sent: it stays unsent
+      if (task.what.startsWith('set status ') && this.undelivered.length > 0) {
+        // A run whose params or metrics did not all arrive is not marked finished: the status is
+        // kept after them, for `landscope mlflow upload` to send once they are in.
+        this.queue.shift();
+        this.undelivered.push(task);
+        continue;
+      }
       const ok = await this.attempt(task);
       if (this.queue[0] === task) this.queue.shift();
       if (ok) this.sent++;

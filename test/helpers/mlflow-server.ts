@@ -21,6 +21,8 @@ export class FakeMlflow {
   readonly requests: { method: string; path: string; authorization?: string }[] = [];
   /** Fail the next n requests with this status (503 → retryable). */
   failNext = { count: 0, status: 503 };
+  /** Paths whose every request fails with this status (until removed). */
+  readonly failAlways = new Map<string, number>();
   /** Paths whose next request fails with this status (once). */
   readonly failOn = new Map<string, number>();
   /** Paths whose requests are carried out but answered 200 with an HTML page (a proxy in between). */
@@ -74,6 +76,8 @@ export class FakeMlflow {
       return this.error(res, 401, 'UNAUTHENTICATED', 'credentials are missing or wrong');
     }
     const path = url.pathname;
+    const always = this.failAlways.get(path);
+    if (always !== undefined) return this.error(res, always, 'TEMPORARILY_UNAVAILABLE', 'injected failure');
     const failStatus = this.failOn.get(path);
     if (failStatus !== undefined) {
       this.failOn.delete(path);

@@ -90,6 +90,18 @@ describe('MlflowSink against a real HTTP server on loopback', () => {
     expect(server.requests.filter((r) => r.path === '/api/2.0/mlflow/runs/search')).toHaveLength(1);
   });
 
+  it('metrics given up on after retries are kept with the status, and the run is not marked FINISHED without them', async () => {
+    server.failAlways.set('/api/2.0/mlflow/runs/log-batch', 503);
+    const sink = new MlflowSink({ trackingUri: uri, backoffMs: 1, maxAttempts: 2 });
+    sink.start({ lr: 0.1 }, {});
+    sink.logMetrics(1, { loss: 0.5 });
+    const report = await sink.close('FINISHED', 5000);
+    server.failAlways.clear();
+    expect(report.unsent.map((u) => u.what)).toEqual(['log params', 'log metrics step 1', 'set status FINISHED']);
+    expect(report.failed.map((f) => f.what)).toEqual(['log params', 'log metrics step 1']);
+    expect(server.runs.get(report.runId as string)?.info.status).toBe('RUNNING');
+  });
+
   it('MlflowSink retries 5xx answers with backoff and gets everything through', async () => {
     server.failNext = { count: 4, status: 503 };
     const sink = new MlflowSink({ trackingUri: uri, backoffMs: 5, maxAttempts: 6 });
