@@ -81,6 +81,22 @@ describe('landscope baseline and gate on real MNIST runs', () => {
     expect(out).not.toMatch(/fn_sharpness/);
   });
 
+  it('landscope gate refuses a config whose keys are misspelled or missing, instead of using the default rules', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ gat: { rules: ['hessian_max <= +15%'] } }, /unknown key 'gat' in the file; allowed: gate/],
+      [{ gate: { rule: ['hessian_max <= +15%'] } }, /unknown key 'rule' in gate; allowed: rules, last/],
+      [null, /the file in .* is null; expected an object with gate/],
+      [{ gate: null }, /gate in .* is null; expected an object with rules, last/],
+      [{}, /has no 'gate' section/],
+    ];
+    for (const [config, message] of cases) {
+      writeFileSync(`${root}/bad.config.json`, JSON.stringify(config));
+      const r = await runCli(['gate', '--baseline', `${root}/baseline.json`, '--run', `${root}/sharp`, '--config', `${root}/bad.config.json`]);
+      expect(r.code, JSON.stringify(config)).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+  });
+
   it('landscope gate refuses a baseline of another architecture or seed, a truncated run, and malformed rules', async () => {
     await train('other-seed', 0.5, 2);
     const seed = await runCli(['gate', '--baseline', `${root}/baseline.json`, '--run', `${root}/other-seed`]);

@@ -63,8 +63,16 @@ async function readConfig(path: string): Promise<{ rules?: string[]; last?: numb
   } catch (e) {
     throw new UsageError(`--config: ${path} is not valid JSON (${(e as Error).message})`);
   }
-  const gate = (parsed as { gate?: unknown })?.gate;
-  if (gate === undefined) return {};
+  // A misspelled key would silently fall back to the default rules: every key must be known.
+  const known = (value: unknown, where: string, keys: readonly string[]) => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`--config: ${where} in ${path} is ${JSON.stringify(value)}; expected an object with ${keys.join(', ')}`);
+    const unknown = Object.keys(value).find((k) => !keys.includes(k));
+    if (unknown !== undefined) throw new UsageError(`--config: ${path} has an unknown key '${unknown}' in ${where}; allowed: ${keys.join(', ')}`);
+  };
+  known(parsed, 'the file', ['gate']);
+  const gate = (parsed as { gate?: unknown }).gate;
+  if (gate === undefined) throw new UsageError(`--config: ${path} has no 'gate' section ({ "gate": { "rules": [...], "last": K } })`);
+  known(gate, 'gate', ['rules', 'last']);
   const rules = (gate as { rules?: unknown }).rules;
   if (rules !== undefined && !(Array.isArray(rules) && rules.every((r) => typeof r === 'string'))) throw new UsageError(`--config: gate.rules in ${path} must be an array of rule strings`);
   const last = (gate as { last?: unknown }).last;
