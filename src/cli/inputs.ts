@@ -6,6 +6,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { assertIgnoreKind, assertNormKind, IGNORE_KINDS, NORM_KINDS, type IgnoreKind, type NormKind } from '../core/normalize-direction.js';
 import type { ParamList } from '../core/param-list.js';
 import { randomDirection } from '../core/random-direction.js';
+import { LandscopeError } from '../errors.js';
 import { artifactWeights, loadModel, readArtifact } from '../io/artifact.js';
 import { readNpyFile } from '../io/npy.js';
 import { normalizeForModel } from '../landscape/directions.js';
@@ -60,8 +61,13 @@ export async function loadModelInputs(flags: Flags, modelFlag = 'model'): Promis
     throw new UsageError(`--loss: '${lossName}' is not a known loss; known: ${LOSS_NAMES.join(', ')}`);
   }
   const model = await loadModel(modelPath, `--${modelFlag}`);
+  refuseNonFinite(model.weights.map((w) => ({ name: w.originalName, values: w.read().dataSync() as Float32Array })), `--${modelFlag} ${modelPath}`);
   const loss = resolveLoss(model, lossName);
   const [x, y] = [await readNpyFile(xPath, '--x'), await readNpyFile(yPath, '--y')];
+  // Integer arrays (class ids, token ids) are finite by type.
+  for (const [name, array, path] of [['x', x, xPath], ['y', y, yPath]] as const) {
+    if (array.data instanceof Float32Array || array.data instanceof Float64Array) refuseNonFinite([{ name, values: array.data }], `--${name} ${path}`);
+  }
   const data = prepareData(model, x, y, loss.name, { x: `--x ${xPath}`, y: `--y ${yPath}` });
   return { model, data, loss, lossOption: lossName, modelPath, xPath, yPath };
 }
@@ -95,7 +101,28 @@ export const NORMALIZATION_HELP = `[--norm ${NORM_KINDS.join("|")} (default filt
  */
 export async function loadModelShaped(model: tf.LayersModel, path: string, what: string): Promise<ParamList> {
   const artifact = await readArtifact(path, what);
-  return matchModelLayout(model, artifactWeights(artifact), `${what} ${artifact.path}`);
+  const list = matchModelLayout(model, artifactWeights(artifact), `${what} ${artifact.path}`);
+  try {
+    refuseNonFinite(list.names.map((name, i) => ({ name, values: (list.tensors[i] as tf.Tensor).dataSync() as Float32Array })), `${what} ${artifact.path}`);
+  } catch (e) {
+    list.dispose();
+    throw e;
+  }
+  return list;
+}
+
+/**
+ * Refuses NaN or infinite values: the losses clip probabilities, so they would give finite, wrong
+ * numbers (every point of a surface on NaN weights is −ln 1e-7 = 16.118).
+ * @throws {LandscopeError} `BAD_ARTIFACT` naming the source, the tensor and the first bad index
+ */
+export function refuseNonFinite(tensors: readonly { name: string; values: ArrayLike<number> }[], source: string): void {
+  for (const { name, values } of tensors) {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i] as number;
+      if (!Number.isFinite(v)) throw new LandscopeError('BAD_ARTIFACT', `${source}: ${name} has a non-finite value (${v}) at flat index ${i}; landscapes of non-finite weights or data are not defined`);
+    }
+  }
 }
 
 /** Where a direction came from, for the output's metadata. */

@@ -87,17 +87,22 @@ export class ModelEvaluator {
     const totals = tf.tidy(() => {
       let lossSum: tf.Tensor = tf.scalar(0);
       let correct: tf.Tensor = tf.scalar(0);
+      let predSum: tf.Tensor = tf.scalar(0);
       for (const b of this.batches) {
         const pred = this.model.apply(b.x, { training: false }) as tf.Tensor;
         lossSum = tf.add(lossSum, tf.sum(this.loss(b.y, pred)));
+        // The losses clip probabilities, so a NaN prediction would come out as a finite loss
+        // (−ln 1e-7 = 16.118): any non-finite prediction makes the sum of predictions non-finite.
+        predSum = tf.add(predSum, tf.sum(pred));
         if (this.accuracyKind !== 'none') correct = tf.add(correct, this.correct(b.y, pred));
       }
-      return tf.stack([lossSum, correct]);
+      return tf.stack([lossSum, correct, predSum]);
     });
-    const [lossSum, correct] = await totals.data();
+    const [lossSum, correct, predSum] = await totals.data();
     totals.dispose();
     return {
-      loss: (lossSum as number) / this.size,
+      // Non-finite predictions (NaN or infinite weights, directions or inputs): no loss, NaN.
+      loss: Number.isFinite(predSum) ? (lossSum as number) / this.size : NaN,
       accuracy: this.accuracyKind === 'none' ? null : (correct as number) / this.size,
     };
   }
