@@ -8,6 +8,8 @@ export interface Command {
   readonly summary: string;
   /** The full usage text, flags and defaults. */
   readonly usage: string;
+  /** False for commands that only read and write files (no TF.js): no backend is loaded or announced. @default true */
+  readonly needsBackend?: boolean;
   /**
    * Runs the command (the backend is already selected).
    * @returns the exit code

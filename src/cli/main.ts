@@ -77,6 +77,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     if (requested !== undefined && !(BACKEND_NAMES as readonly string[]).includes(requested)) {
       throw new UsageError(`--backend: '${requested}' is not one of ${BACKEND_NAMES.join(', ')}`);
     }
+    if (command.needsBackend === false) return await command.run(rest, io, '');
     const backend = await selectBackend(requested as BackendName | undefined);
     io.stderr(`landscope ${command.name}: backend ${backend}\n`);
     return await command.run(rest, io, backend);

@@ -61,6 +61,7 @@ describe('landscope mlflow upload', () => {
     const third = await runCli(['mlflow', 'upload', `${root}/r`, '--tracking-uri', uri]);
     expect(third.code).toBe(0);
     expect(third.stdout).toMatch(/nothing left to send/);
+    expect(third.stderr).not.toMatch(/backend/); // file-only commands load and announce no TF.js backend
     expect(server.requests.length).toBe(requests);
   });
 

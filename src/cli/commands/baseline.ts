@@ -30,4 +30,4 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
 }
 
 /** The `baseline` command. */
-export const baselineCommand: Command = { name: 'baseline', summary: "save a run's final numbers as the gate's baseline", usage, run };
+export const baselineCommand: Command = { name: 'baseline', summary: "save a run's final numbers as the gate's baseline", usage, run, needsBackend: false };

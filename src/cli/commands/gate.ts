@@ -109,4 +109,4 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
 }
 
 /** The `gate` command. */
-export const gateCommand: Command = { name: 'gate', summary: 'fail CI when a run is sharper than the baseline', usage, run };
+export const gateCommand: Command = { name: 'gate', summary: 'fail CI when a run is sharper than the baseline', usage, run, needsBackend: false };

@@ -51,4 +51,4 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
 }
 
 /** The `merge` command. */
-export const mergeCommand: Command = { name: 'merge', summary: 'join the parts of a sharded surface', usage, run };
+export const mergeCommand: Command = { name: 'merge', summary: 'join the parts of a sharded surface', usage, run, needsBackend: false };

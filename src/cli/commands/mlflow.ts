@@ -64,4 +64,4 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
 }
 
 /** The `mlflow` command. */
-export const mlflowCommand: Command = { name: 'mlflow', summary: "send a run's unsent MLflow calls (mlflow-unsent.jsonl) later", usage, run };
+export const mlflowCommand: Command = { name: 'mlflow', summary: "send a run's unsent MLflow calls (mlflow-unsent.jsonl) later", usage, run, needsBackend: false };
