@@ -6,6 +6,7 @@
  * such a summary saved as a small JSON file.
  */
 import { readFile } from 'node:fs/promises';
+import { dirname, relative, resolve, sep } from 'node:path';
 import { LandscopeError } from '../errors.js';
 import type { MetricValue } from '../core/gate-rules.js';
 import type { RunContents } from './run-folder.js';
@@ -190,7 +191,9 @@ export function fingerprintMismatch(baseline: RunFingerprint, current: RunFinger
 
 /** Writes a baseline file. */
 export async function saveBaseline(path: string, summary: RunSummary): Promise<void> {
-  await writeAtomic(path, `${JSON.stringify({ ...summary, kind: 'landscope-baseline', createdAt: new Date().toISOString() }, null, 1)}\n`);
+  // The file is meant to be committed: the run's folder is stored relative to it, not as this machine's absolute path.
+  const run = { ...summary.run, dir: relative(dirname(resolve(path)), resolve(summary.run.dir)).split(sep).join('/') || '.' };
+  await writeAtomic(path, `${JSON.stringify({ ...summary, run, kind: 'landscope-baseline', createdAt: new Date().toISOString() }, null, 1)}\n`);
 }
 
 /**

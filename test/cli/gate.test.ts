@@ -42,6 +42,8 @@ describe('landscope baseline and gate on real MNIST runs', () => {
     const save = await runCli(['baseline', 'save', `${root}/flat`, '--out', `${root}/baseline.json`]);
     expect(save.code, save.stderr).toBe(0);
     expect(save.stdout).toMatch(/baseline: run flat, epoch 5, \d+ metrics \(fn_sharpness, fn_curvature, hessian_max/);
+    // Meant to be committed: no absolute path of this machine in it.
+    expect(JSON.parse(readFileSync(`${root}/baseline.json`, 'utf8')).run.dir).toBe('flat');
 
     const same = await runCli(['gate', '--baseline', `${root}/baseline.json`, '--run', `${root}/flat`]);
     expect(same.code, same.stdout + same.stderr).toBe(0);
