@@ -291,6 +291,7 @@ export class MeasurementCallback extends tf.Callback {
     }
     if (workerPlan.use) await this.startWorker(model, workerPlan.loss as string);
     for (const m of this.measurements) if (!this.onWorker(m)) await this.begin(m);
+    this.progress(this.startLine());
     await this.measureEpoch(-1, {}, null);
   }
 
@@ -431,6 +432,22 @@ export class MeasurementCallback extends tf.Callback {
     void seconds;
   }
 
+  /** The line said when training begins: what is measured where, within what, and where it goes. */
+  private startLine(): string {
+    const names = (ms: Measurement[]) => ms.map((m) => m.name).join(', ');
+    const offThread = this.offThread === null ? [] : this.measurements.filter((m) => this.portable.includes(m));
+    const here = this.measurements.filter((m) => !offThread.includes(m));
+    const budget = this.options.budget === undefined ? DEFAULT_BUDGET : this.options.budget;
+    const finalBudget = this.options.finalBudget === undefined ? DEFAULT_FINAL_BUDGET : this.options.finalBudget;
+    const every = this.options.every ?? 1;
+    return (
+      `measuring ${every === 1 ? 'every epoch' : `every ${every} epochs`}: ${names(here)} on the training thread` +
+      (offThread.length > 0 ? `, ${names(offThread)} on a ${workerBackendFor(tf.getBackend())} worker` : '') +
+      `; budget ${budget === null ? 'none' : `${Math.round(budget * 100)}% of training`}, end of training ${finalBudget === null ? 'no limit' : `≤ ${Math.round(finalBudget * 100)}%`}` +
+      `; ${this.run === null ? 'no run folder' : `run folder ${this.run.dir}`}`
+    );
+  }
+
   /** Records something about the run in run.json (e.g. why end-of-training work was skipped). */
   protected note(key: string, value: unknown): void {
     this.runInfo = { ...this.runInfo, [key]: value };
@@ -452,6 +469,7 @@ export class MeasurementCallback extends tf.Callback {
     try {
       const html = renderRunReport(runReportData(await readRunFolder(this.run.dir)), chartJsSource());
       await writeAtomic(join(this.run.dir, 'report.html'), html);
+      this.progress(`report: ${join(this.run.dir, 'report.html')}`);
     } catch (e) {
       if (this.options.strict === true) throw e;
       this.warn(`${this.name}: the report could not be written: ${(e as Error)?.message ?? String(e)}`);

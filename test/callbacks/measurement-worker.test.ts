@@ -78,14 +78,17 @@ for (const backend of ['wasm', 'cpu'] as const) {
 describe('a new user on the pure-JS cpu backend', () => {
   beforeAll(() => useBackend('cpu'));
 
-  it('gets one warning at onTrainBegin naming the faster backends, and the measurements run on a wasm worker', async () => {
+  it('gets one warning at onTrainBegin naming the faster backends, a line saying what is measured where, and the measurements run on a wasm worker', async () => {
     const warnings: string[] = [];
-    const monitor = landscapeMonitor({ probe: data(16, 3), runDir: tmpPath('cpu-warning'), budget: null, worker: true, hessian: { maxIter: 8 }, finalSurfaces: false, report: false, warn: (w) => warnings.push(w) });
+    const lines: string[] = [];
+    const monitor = landscapeMonitor({ probe: data(16, 3), runDir: tmpPath('cpu-warning'), budget: null, worker: true, hessian: { maxIter: 8 }, finalSurfaces: false, warn: (w) => warnings.push(w), log: (l) => lines.push(l) });
     await classifier(5).fit(data(32, 2).x, data(32, 2).y, { epochs: 3, verbose: 0, callbacks: [monitor] });
     const cpu = warnings.filter((w) => /pure-JavaScript cpu backend/.test(w));
     expect(cpu).toHaveLength(1);
     expect(cpu[0]).toMatch(/@tensorflow\/tfjs-node .*@tensorflow\/tfjs-backend-wasm with `await tf.setBackend\('wasm'\)`/);
     expect(monitor.run && (await readRunFolder(monitor.run.dir)).run['worker']).toMatchObject({ backend: 'wasm' });
+    expect(lines[0]).toMatch(/^landscapeMonitor: measuring every epoch: weights, trajectory on the training thread, sharpness, hessian on a wasm worker; budget none, end of training ≤ 25%; run folder .*cpu-warning/);
+    expect(lines.at(-1)).toBe(`landscapeMonitor: report: ${monitor.run?.dir}/report.html`);
   });
 });
 
