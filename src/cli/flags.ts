@@ -24,8 +24,32 @@ export function parseFlags(argv: readonly string[], spec: FlagSpec): ParsedFlags
     const { values, positionals } = parseArgs({ args: [...argv], options: spec, allowPositionals: true, strict: true });
     return { values: values as ParsedFlags['values'], positionals };
   } catch (e) {
+    const code = (e as { code?: string }).code;
+    const unknown = /Unknown option '(--?[^']+)'/.exec((e as Error).message)?.[1];
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown !== undefined) {
+      const name = unknown.replace(/^-+/, '');
+      const near = Object.keys(spec).filter((k) => k.length > 1 && editDistance(k, name) <= Math.max(2, Math.floor(k.length / 3))).sort((a, b) => editDistance(a, name) - editDistance(b, name));
+      throw new UsageError(`unknown flag ${unknown}${near.length > 0 ? `; did you mean --${near[0]}?` : `; flags: ${Object.keys(spec).map((k) => `--${k}`).join(', ')}`}`);
+    }
+    const ambiguous = /Option '--([^' ]+)[^']*' argument is ambiguous/.exec((e as Error).message)?.[1];
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && ambiguous !== undefined) {
+      const i = argv.indexOf(`--${ambiguous}`);
+      const value = i >= 0 ? argv[i + 1] : undefined;
+      throw new UsageError(`--${ambiguous}: a value starting with '-' must be written with '=': --${ambiguous}=${value ?? '-…'}`);
+    }
     throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
   }
+}
+
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min((row[j] as number) + 1, (next[j - 1] as number) + 1, (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length] as number;
 }
 
 /** Reads flags with checks; every getter throws a UsageError naming the flag. */

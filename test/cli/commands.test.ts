@@ -100,7 +100,7 @@ describe('landscope CLI', () => {
       ['unknown norm', [...base, '--norm', 'unit'], 2, /--norm: 'unit' is not one of filter, layer, model, none/],
       ['unknown ignore', [...base, '--ignore', 'bias'], 2, /--ignore: 'bias' is not one of biasbn, none/],
       ['missing --xrange', ['surface', '--model', M, ...data, '--out', out('bad.json')], 2, /--xrange is required/],
-      ['unknown flag', [...base, '--resolution', '5'], 2, /Unknown option '--resolution'/],
+      ['unknown flag', [...base, '--resolution', '5'], 2, /unknown flag --resolution; (did you mean --\w+\?|flags: --)/],
       ['unknown backend', [...base, '--backend', 'webgpu'], 2, /--backend: 'webgpu' is not one of tensorflow, wasm, cpu/],
       ['bad batch size', [...base, '--batch-size', '0'], 2, /--batch-size: '0' is not an integer from 1/],
       ['unknown loss', [...base, '--loss', 'hinge'], 2, /--loss: 'hinge' is not a known loss/],

@@ -74,3 +74,14 @@ describe('landscope mlflow upload', () => {
     expect(none.stderr).toMatch(/--tracking-uri is required \(or set MLFLOW_TRACKING_URI\)/);
   });
 });
+
+describe('flag mistakes', () => {
+  it('an unknown flag gets the nearest known one, and a negative value without = says how to write it', async () => {
+    const typo = await runCli(['surface', '--modle', 'm.json']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/landscope surface: unknown flag --modle; did you mean --model\?\nsee `landscope surface --help`/);
+    const negative = await runCli(['surface', '--model', 'm.json', '--xrange', '-1:1:5']);
+    expect(negative.code).toBe(2);
+    expect(negative.stderr).toMatch(/--xrange: a value starting with '-' must be written with '=': --xrange=-1:1:5/);
+  });
+});
