@@ -61,6 +61,16 @@ export class Flags {
     return this.parsed.positionals;
   }
 
+  /**
+   * For commands that take flags only: a stray argument (a value whose flag was mistyped or
+   * dropped) is refused instead of ignored.
+   * @throws {UsageError} naming the first one
+   */
+  noPositionals(): void {
+    const stray = this.parsed.positionals[0];
+    if (stray !== undefined) throw new UsageError(`unexpected argument '${stray}' (this command takes flags only; a value needs its --flag)`);
+  }
+
   /** A string flag, or undefined when absent. */
   string(name: string): string | undefined {
     const v = this.parsed.values[name];

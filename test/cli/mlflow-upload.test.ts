@@ -83,5 +83,8 @@ describe('flag mistakes', () => {
     const negative = await runCli(['surface', '--model', 'm.json', '--xrange', '-1:1:5']);
     expect(negative.code).toBe(2);
     expect(negative.stderr).toMatch(/--xrange: a value starting with '-' must be written with '=': --xrange=-1:1:5/);
+    const stray = await runCli(['hessian', '--model', 'm.json', 'extra.json']);
+    expect(stray.code).toBe(2);
+    expect(stray.stderr).toMatch(/unexpected argument 'extra\.json'/);
   });
 });

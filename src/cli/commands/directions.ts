@@ -29,6 +29,7 @@ const spec = {
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const flags = new Flags(parseFlags(argv, spec));
+  flags.noPositionals();
   const modelPath = flags.required('model', 'path of a TF.js model.json');
   const out = resolve(io.cwd, flags.required('out', 'the folder to write'));
   const seed = flags.integer('seed', 1, 0, 2 ** 31 - 1) as number;

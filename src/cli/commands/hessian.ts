@@ -52,6 +52,7 @@ function positiveNumber(flags: Flags, name: string, fallback: number): number {
 
 async function run(argv: readonly string[], io: CliIo, backend: string): Promise<number> {
   const flags = new Flags(parseFlags(argv, spec));
+  flags.noPositionals();
   const out = flags.string('out');
   const params = flags.choice<ParamSelection>('params', PARAM_SELECTIONS, 'all');
   const top = flags.integer('top', 1, 1) as number;

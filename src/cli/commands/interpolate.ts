@@ -21,6 +21,7 @@ const spec = { ...MODEL_DATA_FLAGS, model2: { type: 'string' }, range: { type: '
 
 async function run(argv: readonly string[], io: CliIo, backend: string): Promise<number> {
   const flags = new Flags(parseFlags(argv, spec));
+  flags.noPositionals();
   const range = flags.range('range');
   if (range === undefined) throw new UsageError('--range is required (min:max:num, e.g. --range=-0.5:1.5:401)');
   const model2 = flags.required('model2', 'the second checkpoint');

@@ -31,6 +31,7 @@ const spec = { ...MODEL_DATA_FLAGS, ...PLANE_FLAGS, ...GRID_FLAGS } as const;
 
 async function run(argv: readonly string[], io: CliIo, backend: string): Promise<number> {
   const flags = new Flags(parseFlags(argv, spec));
+  flags.noPositionals();
   const xRange = flags.range('xrange');
   if (xRange === undefined) throw new UsageError('--xrange is required (min:max:num, e.g. --xrange=-1:1:51)');
   const yRange = flags.range('yrange');
