@@ -16,7 +16,7 @@ const SECTIONS: PageSection[] = [
   { id: 'evr', title: 'Explained variance of the trajectory', how: 'The share of the trajectory’s variation along each principal direction; the paper found 40–90% in the first two.' },
   { id: 'slice', title: '1-D slice at the final weights', how: 'Probe loss (left) and accuracy (right) along one filter-normalized random direction, θ_final + α·d: a flat, wide valley is a flat minimum.' },
   { id: 'contour', title: '2-D loss contours at the final weights', how: 'Level lines of the probe loss over θ_final + a·d1 + b·d2 with two filter-normalized random directions (darker = lower); closed, round contours around the center mean a convex, well-conditioned basin.' },
-  { id: 'ratio', title: '|λmin/λmax| over the 2-D plane', how: 'At each point of the same plane as the contours, the ratio of the most negative to the largest Hessian eigenvalue (the paper’s figure 7): blue regions are convex, red ones as curved down as up. Computed only when asked for (finalSurfaces.ratioMap).' },
+  { id: 'ratio', title: '|λmin/λmax| over the 2-D plane', how: 'At each point of the same plane as the contours, the ratio of the most negative to the largest Hessian eigenvalue (the paper’s figure 7): blue regions are convex, red ones as curved down as up. Computed only when asked for (finalSurfaces.ratioMap).', absent: 'Not computed: this map is off by default (a Lanczos run per point). Turn it on with landscapeMonitor({ finalSurfaces: { ratioMap: 11 } }), or offline with landscope hessian --dir-x … --dir-y … --xrange=… --yrange=….' },
   { id: 'weights', title: 'Weight norm and learning rate', how: 'The trainable weights’ Euclidean norm (left) and the optimizer’s learning rate (right, log scale); sharpness should be read against weight-norm growth.' },
 ];
 
@@ -64,6 +64,8 @@ export interface PageSection {
   readonly id: string;
   readonly title: string;
   readonly how: string;
+  /** What to say when the chart is absent (default: nothing was measured for it). */
+  readonly absent?: string;
 }
 
 /**
@@ -77,7 +79,7 @@ export function renderPage(title: string, headerHtml: string, sections: readonly
     .map((s) =>
       drawn.has(s.id)
         ? `<section id="${s.id}"><h2>${escapeHtml(s.title)}</h2><p class="how">${escapeHtml(s.how)}</p><div class="chart"><canvas id="chart-${s.id}" role="img" aria-label="${escapeHtml(s.title)}"></canvas></div></section>`
-        : `<section id="${s.id}"><h2>${escapeHtml(s.title)}</h2><p class="missing">Not available: nothing was measured for this chart.</p></section>`,
+        : `<section id="${s.id}"><h2>${escapeHtml(s.title)}</h2><p class="missing">${escapeHtml(s.absent ?? 'Not available: nothing was measured for this chart.')}</p></section>`,
     )
     .join('\n');
   return `<!doctype html>

@@ -116,6 +116,8 @@ describe('run report in a real browser', () => {
     expect(r.code, r.stderr).toBe(0);
     const html = readFileSync(`${root}/partial.html`, 'utf8');
     expect(html).toContain('Not available: nothing was measured for this chart.');
+    // The ratio map is off by default: the report says how to turn it on.
+    expect(html).toMatch(/Not computed: this map is off by default .*finalSurfaces: \{ ratioMap: 11 \}/);
     const seen = await inspect(page, `${root}/partial.html`, `${root}/partial.png`);
     expect(seen.errors).toEqual([]);
     for (const c of seen.canvases) expect(c.drawn, c.id).toBeGreaterThan(500);
