@@ -190,11 +190,14 @@ export async function readRunFolder(dir: string): Promise<RunContents> {
   const metrics: Record<string, unknown>[] = [];
   let truncatedLines = 0;
   for (const line of lines) {
+    let record: unknown;
     try {
-      metrics.push(JSON.parse(line) as Record<string, unknown>);
+      record = JSON.parse(line);
     } catch {
-      truncatedLines++;
+      record = undefined;
     }
+    if (record !== null && typeof record === 'object' && !Array.isArray(record)) metrics.push(record as Record<string, unknown>);
+    else truncatedLines++; // cut short by a crash, or not a record at all
   }
   const manifestText = await readFile(join(dir, 'snapshots', 'manifest.json'), 'utf8').catch(() => null);
   const surfacesText = await readFile(join(dir, 'surfaces.json'), 'utf8').catch(() => null);
@@ -204,5 +207,13 @@ export async function readRunFolder(dir: string): Promise<RunContents> {
   } catch {
     surfaces = null; // a half-written file from a crash: the report says the surfaces are missing
   }
-  return { dir, run, metrics, truncatedLines, snapshots: manifestText === null ? null : (JSON.parse(manifestText) as SnapshotManifest), surfaces };
+  // A corrupt manifest means no usable snapshots; everything else in the folder still reads.
+  let snapshots: SnapshotManifest | null = null;
+  try {
+    const parsed = manifestText === null ? null : (JSON.parse(manifestText) as SnapshotManifest | null);
+    snapshots = parsed !== null && typeof parsed === 'object' && Array.isArray(parsed.snapshots) ? parsed : null;
+  } catch {
+    snapshots = null;
+  }
+  return { dir, run, metrics, truncatedLines, snapshots, surfaces };
 }
