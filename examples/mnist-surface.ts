@@ -8,11 +8,11 @@
  *
  * Writes runs/mnist-surface/{model/, d1/, d2/, surface.json, x.npy, y.npy}.
  */
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../src/cli/backend.js';
-import { folderSaveHandler, modelDirection, parseRange, saveWeightsArtifact, surface, writeNpyFile } from '../src/index.js';
-import { writeAtomic } from '../src/io/write-atomic.js';
+// In your project: from 'landscope'.
+import { folderSaveHandler, modelDirection, parseRange, saveWeightsArtifact, selectBackend, surface, writeNpyFile } from '../src/index.js';
 import { loadMnist } from './mnist-data.js';
 
 const quick = process.argv.includes('--quick');
@@ -79,7 +79,7 @@ const result = await surface(model, data, {
     }
   },
 });
-await writeAtomic(resolve(out, 'surface.json'), JSON.stringify({ ...result, meta: { ...result.meta, kind: '2d', norm: 'filter', ignore: 'biasbn', directions: { x: { seed: 1 }, y: { seed: 2 } } } }));
+writeFileSync(resolve(out, 'surface.json'), JSON.stringify({ ...result, meta: { ...result.meta, kind: '2d', norm: 'filter', ignore: 'biasbn', directions: { x: { seed: 1 }, y: { seed: 2 } } } }));
 
 const loss = result.loss as number[][];
 const mid = Math.floor(result.x.length / 2);

@@ -17,9 +17,8 @@ import { writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { landscapeMonitor } from '../callbacks/landscape-monitor.js';
-import { selectBackend } from '../src/cli/backend.js';
-import { main } from '../src/cli/main.js';
+// In your project: from 'landscope'.
+import { cli as main, landscapeMonitor, selectBackend } from '../src/index.js';
 import { loadMnist } from './mnist-data.js';
 
 const quick = process.argv.includes('--quick');

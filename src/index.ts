@@ -62,3 +62,8 @@ export { contourLines, contourLevels, type ContourLevel } from '../reports/conto
 export { parseShard, shardFromEnv, shardPoints, type Shard } from './core/shard.js';
 export { readPart, mergeParts, PartWriter, jobId, jobDifference, type Part, type PartHeader, type JobComponents } from './io/grid-job.js';
 export type { GridSubset } from './core/sample-grid.js';
+/** Activates a TF.js backend by name (tensorflow, wasm, cpu; the first that loads when none is given), as the CLI does. */
+export { selectBackend, BACKEND_NAMES, type BackendName } from './cli/backend.js';
+/** Runs a landscope CLI command in-process: `await cli(['gate', '--baseline', …], io)` returns its exit code. */
+export { main as cli } from './cli/main.js';
+export type { CliIo } from './cli/cli-io.js';

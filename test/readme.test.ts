@@ -46,3 +46,14 @@ describe('README', () => {
     }
   });
 });
+
+describe('the examples a user copies', () => {
+  it('import landscope only through its package entry (src/index.ts), as a package user can', async () => {
+    const { readFileSync, readdirSync } = await import('node:fs');
+    for (const file of readdirSync('examples').filter((f) => f.endsWith('.ts'))) {
+      const imports = [...readFileSync(`examples/${file}`, 'utf8').matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1] as string);
+      const internal = imports.filter((p) => p.startsWith('../') && p !== '../src/index.js');
+      expect(internal, file).toEqual([]);
+    }
+  });
+});
