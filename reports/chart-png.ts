@@ -25,9 +25,10 @@ function setUp(): void {
  * Renders one chart as a PNG.
  * @param chart a configuration from `runCharts`
  * @param size pixels
+ * @param title drawn above the chart (a PNG travels without its page: say which run and what)
  * @returns the PNG file's bytes
  */
-export function renderChartPng(chart: ReportChart, size: { width: number; height: number } = { width: 960, height: 540 }): Uint8Array {
+export function renderChartPng(chart: ReportChart, size: { width: number; height: number } = { width: 960, height: 540 }, title?: string): Uint8Array {
   setUp();
   const canvas = createCanvas(size.width, size.height);
   const ctx = canvas.getContext('2d');
@@ -42,6 +43,7 @@ export function renderChartPng(chart: ReportChart, size: { width: number; height
     font: { family: FAMILY },
     plugins: {
       ...(config.options['plugins'] ?? {}),
+      ...(title !== undefined ? { title: { display: true, text: title, font: { family: FAMILY, size: 15 } } } : {}),
       legend: {
         ...(config.options['plugins']?.legend ?? {}),
         labels: { font: { family: FAMILY }, filter: (item: { datasetIndex: number }, data: { datasets: { hideInLegend?: boolean }[] }) => !data.datasets[item.datasetIndex]?.hideInLegend },

@@ -10,7 +10,8 @@ import { renderPage, table, type PageSection } from './run-report.js';
 
 const PALETTE = ['#2563eb', '#ea580c', '#16a34a', '#7c3aed', '#dc2626', '#0891b2', '#a16207', '#db2777'];
 
-const SECTIONS: PageSection[] = [
+/** The page's sections, in order: id (the chart's), title and how to read it. */
+export const COMPARE_SECTIONS: readonly PageSection[] = [
   { id: 'cmp-loss', title: 'Training and validation loss', how: 'Each run in its own color; validation dashed. Lower is better; a run whose validation loss rises while training loss falls overfits.' },
   { id: 'cmp-sharpness', title: 'Filter-normalized sharpness', how: 'Mean over the same seeded directions in every run (same architecture and seed), so the curves compare directly; higher is sharper.' },
   { id: 'cmp-lambda', title: 'Hessian λmax', how: 'The largest eigenvalue of the probe-set loss Hessian per epoch; with plain SGD it tends to settle near 2 / learning rate.' },
@@ -94,5 +95,5 @@ export function renderCompareReport(runs: readonly RunReportData[], chartJs: str
   ].map((v) => (typeof v === 'number' ? Number(v.toPrecision(4)) : v ?? '—')));
   const header = `<div class="meta">${runs.length} runs: ${runs.map((r) => escapeHtml(r.title)).join(', ')}</div>`;
   const extra = `<section class="wide" id="summary"><h2>Final values</h2><p class="how">The last measured value of each run.</p>${table(rows, ['run', 'status', 'loss', 'val loss', 'accuracy', 'sharpness', 'λmax', '|λmin/λmax|', 'PCA variance in 2 components'])}</section>`;
-  return renderPage(`comparison of ${runs.length} runs`, header, SECTIONS, charts, extra, chartJs);
+  return renderPage(`comparison of ${runs.length} runs`, header, COMPARE_SECTIONS, charts, extra, chartJs);
 }

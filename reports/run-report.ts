@@ -8,7 +8,8 @@ import { runCharts, type ReportChart } from './run-charts.js';
 import type { RunReportData } from './run-report-data.js';
 
 /** The sections, in order: a title and the sentence that says how to read the chart. */
-const SECTIONS: PageSection[] = [
+/** The page's sections, in order: id (the chart's), title and how to read it. */
+export const RUN_SECTIONS: readonly PageSection[] = [
   { id: 'loss', title: 'Loss and accuracy', how: 'Training (solid) and validation (dashed) loss on the left axis, accuracy on the right, per epoch. A widening gap between them is overfitting.' },
   { id: 'sharpness', title: 'Filter-normalized sharpness', how: 'Mean over seeded random directions of (L(θ+rd)+L(θ−rd))/2 − L(θ) on the probe set, with ± one standard error shaded, and the implied curvature 2s/r² on the right axis. Higher is sharper; compare runs at the same radius.' },
   { id: 'hessian', title: 'Hessian extremes', how: 'λmax and λmin of the probe-set loss Hessian (left), and |λmin/λmax| on a log scale (right): near zero the landscape is locally convex, near one it is as curved down as up. Hollow points did not converge.' },
@@ -129,5 +130,5 @@ ${table(data.config, ['setting', 'value'])}</section>
     data.timings.perEpoch.map((t) => [t.epoch < 0 ? 'init' : t.epoch + 1, t.train === null ? '—' : t.train.toFixed(2), t.monitor === null ? '—' : t.monitor.toFixed(2)]),
     ['epoch', 'training (s)', 'monitor (s)'],
   )}</section>`;
-  return renderPage(data.title, header, SECTIONS, charts, extra, chartJs, data);
+  return renderPage(data.title, header, RUN_SECTIONS, charts, extra, chartJs, data);
 }

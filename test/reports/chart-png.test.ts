@@ -36,6 +36,9 @@ describe('renderChartPng', () => {
     const blank = renderChartPng(chart(false), size);
     expect(blank.length).toBeGreaterThan(5_000); // the line and the grid
     expect(png.length - blank.length).toBeGreaterThan(3_000);
+    // A PNG travels without its page: with a title, the run and the chart are named on it.
+    const titled = renderChartPng(chart(true), size, 'png run — Loss and accuracy');
+    expect(titled.length - png.length).toBeGreaterThan(1_000);
   });
 
   it('landscope report --png writes every chart of a run as a PNG', async () => {

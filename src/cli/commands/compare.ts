@@ -21,7 +21,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const flags = new Flags(parseFlags(argv, spec));
   const dirs = flags.positionals;
   if (dirs.length < 2) throw new UsageError(`give at least two run folders, got ${dirs.length}`);
-  const runs = [];
+  const runs: ReturnType<typeof runReportData>[] = [];
   for (const dir of dirs) runs.push(runReportData(await readRunFolder(resolve(io.cwd, dir))));
   const out = resolve(io.cwd, flags.string('out') ?? 'compare.html');
   await writeAtomic(out, renderCompareReport(runs, chartJsSource()));
@@ -30,7 +30,9 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (png !== undefined) {
     const { renderChartPng } = await import('../../../reports/chart-png.js');
     const charts = compareCharts(runs);
-    for (const chart of charts) await writeAtomic(join(resolve(io.cwd, png), `${chart.id}.png`), renderChartPng(chart));
+    const { COMPARE_SECTIONS } = await import('../../../reports/compare-report.js');
+    const title = (id: string) => `${runs.map((r) => r.title).join(' vs ')} — ${COMPARE_SECTIONS.find((s) => s.id === id)?.title ?? id}`;
+    for (const chart of charts) await writeAtomic(join(resolve(io.cwd, png), `${chart.id}.png`), renderChartPng(chart, undefined, title(chart.id)));
     io.stdout(`compare: ${charts.length} PNG charts -> ${resolve(io.cwd, png)}\n`);
   }
   return ExitCode.Ok;

@@ -35,7 +35,9 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (flags.boolean('png')) {
     const { renderChartPng } = await import('../../../reports/chart-png.js');
     const charts = runCharts(data);
-    for (const chart of charts) await writeAtomic(join(runDir, 'charts', `${chart.id}.png`), renderChartPng(chart));
+    const { RUN_SECTIONS } = await import('../../../reports/run-report.js');
+    const title = (id: string) => `${data.title} — ${RUN_SECTIONS.find((s) => s.id === id)?.title ?? id}`;
+    for (const chart of charts) await writeAtomic(join(runDir, 'charts', `${chart.id}.png`), renderChartPng(chart, undefined, title(chart.id)));
     io.stdout(`report: ${charts.length} PNG charts (${charts.map((c) => c.id).join(', ')}) -> ${join(runDir, 'charts')}\n`);
   }
   return ExitCode.Ok;
