@@ -120,6 +120,9 @@ export class MeasurementCallback extends tf.Callback {
   /** The records written so far. */
   readonly records: EpochRecord[] = [];
   protected readonly options: MeasurementCallbackOptions;
+  /** `options.budget` and `options.finalBudget` with their defaults. */
+  private readonly budget: number | null;
+  private readonly finalBudget: number | null;
   private readonly measurements: Measurement[];
   protected context: MeasureContext | null = null;
   private epochStarted = 0;
@@ -169,6 +172,8 @@ export class MeasurementCallback extends tf.Callback {
     this.name = name;
     validateOptions(options, name);
     this.options = options;
+    this.budget = options.budget === undefined ? DEFAULT_BUDGET : options.budget;
+    this.finalBudget = options.finalBudget === undefined ? DEFAULT_FINAL_BUDGET : options.finalBudget;
     this.measurements = measurements;
   }
 
@@ -377,7 +382,7 @@ export class MeasurementCallback extends tf.Callback {
       // The last epochs' measurements may still be on the worker: the wait is monitoring during
       // training, so the budget bounds it (what it cuts off is recorded as skipped: 'budget').
       const waited = performance.now();
-      const budget = this.options.budget === undefined ? DEFAULT_BUDGET : this.options.budget;
+      const budget = this.budget;
       if (this.offThread.busy) this.progress('waiting for the measurement worker to finish the last epoch');
       this.abandonReason = 'budget';
       await this.offThread.drain(budget === null ? Infinity : (budget * this.trainSeconds - this.budgetSpent) * 1000);
@@ -386,7 +391,7 @@ export class MeasurementCallback extends tf.Callback {
       this.budgetSpent += (performance.now() - waited) / 1000;
     }
     const t0 = performance.now();
-    const finalBudget = this.options.finalBudget === undefined ? DEFAULT_FINAL_BUDGET : this.options.finalBudget;
+    const finalBudget = this.finalBudget;
     const allowance = () => (finalBudget === null ? Infinity : finalBudget * this.trainSeconds - (performance.now() - t0) / 1000);
     await this.writing;
     try {
@@ -437,8 +442,8 @@ export class MeasurementCallback extends tf.Callback {
     const names = (ms: Measurement[]) => ms.map((m) => m.name).join(', ');
     const offThread = this.offThread === null ? [] : this.measurements.filter((m) => this.portable.includes(m));
     const here = this.measurements.filter((m) => !offThread.includes(m));
-    const budget = this.options.budget === undefined ? DEFAULT_BUDGET : this.options.budget;
-    const finalBudget = this.options.finalBudget === undefined ? DEFAULT_FINAL_BUDGET : this.options.finalBudget;
+    const budget = this.budget;
+    const finalBudget = this.finalBudget;
     const every = this.options.every ?? 1;
     return (
       `measuring ${every === 1 ? 'every epoch' : `every ${every} epochs`}: ${names(here)} on the training thread` +
@@ -557,7 +562,7 @@ export class MeasurementCallback extends tf.Callback {
     const record: Record<string, unknown> = {};
     const skipped: string[] = [];
     const added: Record<string, number> = {};
-    const budget = this.options.budget === undefined ? DEFAULT_BUDGET : this.options.budget;
+    const budget = this.budget;
     // Without a budget nothing is skipped: training waits for the worker's previous epoch.
     if (budget === null && this.offThread !== null) await this.offThread.drain(Infinity);
     const toWorker = this.measurements.filter((m) => this.onWorker(m));

@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { withTensors } from './as-tensor.js';
+import { matMulTransposed } from './mat-mul-transposed.js';
 
 type Attrs = {
   strides: [number, number] | number;
@@ -65,8 +66,7 @@ export function conv2dBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: Att
       }
     }
     const columns = tf.reshape(tf.concat(taps, 3), [n * ho * wo, kh * kw * cin]);
-    // An explicit transpose: wasm's matMul with a transpose flag is about 10× slower.
-    const dW = tf.matMul(tf.transpose(columns), tf.reshape(grad, [n * ho * wo, cout]));
+    const dW = matMulTransposed(columns, tf.reshape(grad, [n * ho * wo, cout]), true, false);
     return tf.reshape(dW, [kh, kw, cin, cout]);
   });
 }

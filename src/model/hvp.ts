@@ -102,11 +102,7 @@ export function hvp(model: tf.LayersModel, data: Dataset, options: HvpOptions = 
   let checked = false;
 
   const product = async (v: ParamList): Promise<ParamList> => {
-    if (v.tensors.length !== variables.length || v.tensors.some((t, i) => !tf.util.arraysEqual(t.shape, variables[i]?.shape ?? []))) {
-      const want = names.map((n, i) => `${n} [${shapes[i]}]`).join(', ');
-      const got = v.names.map((n, i) => `${n} [${v.tensors[i]?.shape}]`).join(', ');
-      throw new RangeError(`hvp: v has tensors ${got}; expected ${want}`);
-    }
+    checkDirection(v, names, shapes);
     return withSecondOrderGradients(async () => {
       if (!checked) {
         const { kernelNames } = await tf.profile(() => tf.tidy(() => {
@@ -134,12 +130,7 @@ export function hvp(model: tf.LayersModel, data: Dataset, options: HvpOptions = 
           if (missing !== null) throw new LandscopeError('UNSUPPORTED_MODEL', `hvp: the model uses the TF.js kernel '${missing[1]}', which the ${missing[2]} backend does not have`);
           throw e;
         }
-        if (sum === undefined) sum = part;
-        else {
-          const next = sum.map((t, i) => tf.add(t, part[i] as tf.Tensor));
-          tf.dispose([...sum, ...part]);
-          sum = next;
-        }
+        sum = accumulate(sum, part);
       }
       count++;
       return new ParamList(names.map((name, i) => ({ name, tensor: (sum as tf.Tensor[])[i] as tf.Tensor })));
@@ -187,21 +178,12 @@ function denseOperator(plan: DensePlan, selected: readonly ModelWeight[], batche
   const shapes = selected.map((w) => w.variable.shape);
   let count = 0;
   const product = async (v: ParamList): Promise<ParamList> => {
-    if (v.tensors.length !== selected.length || v.tensors.some((t, i) => !tf.util.arraysEqual(t.shape, shapes[i] ?? []))) {
-      const want = names.map((n, i) => `${n} [${shapes[i]}]`).join(', ');
-      const got = v.names.map((n, i) => `${n} [${v.tensors[i]?.shape}]`).join(', ');
-      throw new RangeError(`hvp: v has tensors ${got}; expected ${want}`);
-    }
+    checkDirection(v, names, shapes);
     const directions = stepParts.map((p) => ({ kernel: v.tensors[p.kernel as number] as tf.Tensor, bias: p.bias === undefined ? null : (v.tensors[p.bias] as tf.Tensor) }));
-    let sum: tf.Tensor[] | null = null;
+    let sum: tf.Tensor[] | undefined;
     for (const [k, b] of batches.entries()) {
       const part = denseBatchHvp(plan, b.x, labels[k] as tf.Tensor, directions, b.weight);
-      if (sum === null) sum = part;
-      else {
-        const next: tf.Tensor[] = sum.map((t, i) => tf.add(t, part[i] as tf.Tensor));
-        tf.dispose([...sum, ...part]);
-        sum = next;
-      }
+      sum = accumulate(sum, part);
     }
     // The engine's parts come step by step (kernel, then bias where the layer has one).
     const parts = sum as tf.Tensor[];
@@ -230,4 +212,21 @@ function denseOperator(plan: DensePlan, selected: readonly ModelWeight[], batche
     },
     engine: 'dense' as const,
   });
+}
+
+/** @throws {RangeError} when `v` does not have the operator's tensors (names and shapes listed) */
+function checkDirection(v: ParamList, names: readonly string[], shapes: readonly (readonly number[])[]): void {
+  if (v.tensors.length !== shapes.length || v.tensors.some((t, i) => !tf.util.arraysEqual(t.shape, [...(shapes[i] ?? [])]))) {
+    const want = names.map((n, i) => `${n} [${shapes[i]}]`).join(', ');
+    const got = v.names.map((n, i) => `${n} [${v.tensors[i]?.shape}]`).join(', ');
+    throw new RangeError(`hvp: v has tensors ${got}; expected ${want}`);
+  }
+}
+
+/** The running sum of per-batch products: `sum + part`, both disposed (the first part is the sum). */
+function accumulate(sum: tf.Tensor[] | undefined, part: tf.Tensor[]): tf.Tensor[] {
+  if (sum === undefined) return part;
+  const next = sum.map((t, i) => tf.add(t, part[i] as tf.Tensor));
+  tf.dispose([...sum, ...part]);
+  return next;
 }
