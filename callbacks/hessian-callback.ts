@@ -35,6 +35,13 @@ export interface HessianSettings {
    * a gradient each, and Lanczos needs tens of them. @default 256
    */
   readonly probeSize?: number;
+  /**
+   * λmax and λmin are also recorded as each of this many shards of the probe sees them (the
+   * Rayleigh quotient of the eigenvector on the shard; two products more), so the CI gate can
+   * compare them shard by shard with an interval instead of as bare numbers; 0: not recorded.
+   * @default 8
+   */
+  readonly shards?: number;
 }
 
 /** Measures the Hessian's extreme eigenvalues; see the file comment. */
@@ -60,11 +67,15 @@ export class HessianMeasurement implements Measurement {
     if (!(Number.isInteger(probeSize) && probeSize >= 1)) throw new RangeError(`${what}: probeSize = ${probeSize} is not a positive integer`);
     const coldEvery = settings.coldEvery ?? 5;
     if (!(Number.isInteger(coldEvery) && coldEvery >= 1)) throw new RangeError(`${what}: coldEvery = ${coldEvery} is not a positive integer`);
+    const shards = settings.shards ?? 8;
+    if (!(Number.isInteger(shards) && shards >= 0 && (shards === 0 || shards <= probeSize))) {
+      throw new RangeError(`${what}: shards = ${shards} is not 0 or an integer from 1 to probeSize (${probeSize})`);
+    }
     if (settings.params !== undefined && settings.params !== 'all' && settings.params !== 'kernels') {
       throw new RangeError(`${what}: params '${settings.params}' is not one of all, kernels`);
     }
-    const { params, tol: t, maxIter: mi, trace, traceSamples, warmStart, coldEvery: ce, probeSize: ps } = settings;
-    this.portable = { kind: 'hessian', settings: JSON.parse(JSON.stringify({ params, tol: t, maxIter: mi, trace, traceSamples, warmStart, coldEvery: ce, probeSize: ps })) };
+    const { params, tol: t, maxIter: mi, trace, traceSamples, warmStart, coldEvery: ce, probeSize: ps, shards: sh } = settings;
+    this.portable = { kind: 'hessian', settings: JSON.parse(JSON.stringify({ params, tol: t, maxIter: mi, trace, traceSamples, warmStart, coldEvery: ce, probeSize: ps, shards: sh })) };
   }
 
   async begin(context: MeasureContext): Promise<void> {
@@ -93,6 +104,8 @@ export class HessianMeasurement implements Measurement {
       trace: this.settings.trace === true,
       traceMethod: 'hutchinson',
       traceSamples: this.settings.traceSamples ?? 20,
+      // A probe smaller than the shard count (a tiny test probe) gets one sample per shard.
+      shards: Math.min(this.settings.shards ?? 8, this.size),
     });
     for (const v of this.vectors) v.dispose();
     this.vectors = [...(result.vectors?.top ?? []), ...(result.vectors?.bottom ?? [])];

@@ -56,6 +56,13 @@ export interface HvpOperator {
   readonly current: () => ParamList;
   /** Frees the batch slices. */
   readonly dispose: () => void;
+  /**
+   * vᵀ H_s v for each of `shards` contiguous parts of the data (sizes differing by at most one),
+   * H_s the Hessian of shard s's mean loss: at an eigenvector, the eigenvalue as each part of the
+   * data sees it (their mean over equal shards is vᵀ H v). Costs about one product; counted as one.
+   * @throws {RangeError} for a shard count that is not an integer from 1 to the sample count
+   */
+  readonly shardQuadratics: (v: ParamList, shards: number) => Promise<number[]>;
   /** How products are computed: the Dense R-operator engine or double backpropagation. */
   readonly engine: 'dense' | 'reference';
 }
@@ -85,7 +92,6 @@ export function hvp(model: tf.LayersModel, data: Dataset, options: HvpOptions = 
   if (selected.length === 0) {
     throw new LandscopeError('UNSUPPORTED_MODEL', `hvp: the model has no trainable weights${params === 'kernels' ? ' of rank ≥ 2 (params: kernels)' : ''}`);
   }
-  const variables = selected.map((w) => w.variable);
   const total = data.x.shape[0] as number;
   const batches: { x: tf.Tensor; y: tf.Tensor; weight: number }[] = [];
   for (let start = 0; start < total; start += batchSize) {
@@ -93,35 +99,118 @@ export function hvp(model: tf.LayersModel, data: Dataset, options: HvpOptions = 
     batches.push({ x: data.x.slice(start, n), y: data.y.slice(start, n), weight: n / total });
   }
   const plan = options.engine === 'reference' ? null : denseHvpPlan(model, loss.name);
-  const engine = plan === null ? null : denseOperator(plan, selected, batches, classesOf(model));
-  if (engine !== null) return engine;
-  const batchLoss = (b: { x: tf.Tensor; y: tf.Tensor }) => tf.mean(loss.fn(b.y, model.apply(b.x, { training: false }) as tf.Tensor)) as tf.Scalar;
+  const dense = plan === null ? null : denseEngine(plan, selected, classesOf(model));
+  return operator(dense ?? referenceEngine(model, loss.fn, selected), selected, batches);
+}
+
+/** One way of computing a batch's share of H v: the Dense engine or double backpropagation. */
+interface Engine {
+  readonly kind: 'dense' | 'reference';
+  /** The batch's labels as the engine reads them (the caller disposes them if they differ from y). */
+  readonly labels: (y: tf.Tensor) => tf.Tensor;
+  /** weight · H_b v for one batch, in the selection's order (the caller owns the tensors); called inside `run`. */
+  readonly part: (x: tf.Tensor, y: tf.Tensor, v: ParamList, weight: number) => Promise<tf.Tensor[]>;
+  /** Runs a product's batches (the reference engine installs its gradients for them). */
+  readonly run: <T>(fn: () => Promise<T>) => Promise<T>;
+}
+
+/** The operator over a dataset's batches, whichever engine computes the parts. */
+function operator(engine: Engine, selected: readonly ModelWeight[], batches: readonly { x: tf.Tensor; y: tf.Tensor; weight: number }[]): HvpOperator {
   const names = selected.map((w) => w.name);
-  const shapes = variables.map((v) => v.shape);
+  const shapes = selected.map((w) => w.variable.shape);
+  const labels = batches.map((b) => engine.labels(b.y));
   let count = 0;
-  let checked = false;
+  const total = batches.reduce((n, b) => n + (b.x.shape[0] as number), 0);
 
   const product = async (v: ParamList): Promise<ParamList> => {
     checkDirection(v, names, shapes);
-    return withSecondOrderGradients(async () => {
-      if (!checked) {
-        const { kernelNames } = await tf.profile(() => tf.tidy(() => {
-          batchLoss(batches[0] as (typeof batches)[number]);
-        }));
-        const bad = kernelNames.find((k) => SECOND_ORDER_UNSUPPORTED.includes(k));
-        if (bad !== undefined) throw unsupported(bad);
-        checked = true;
-      }
+    const sum = await engine.run(async () => {
       let sum: tf.Tensor[] | undefined;
-      for (const b of batches) {
-        let part: tf.Tensor[];
+      for (const [k, b] of batches.entries()) sum = accumulate(sum, await engine.part(b.x, labels[k] as tf.Tensor, v, b.weight));
+      return sum as tf.Tensor[];
+    });
+    count++;
+    return new ParamList(names.map((name, i) => ({ name, tensor: sum[i] as tf.Tensor })));
+  };
+
+  const shardQuadratics = async (v: ParamList, shards: number): Promise<number[]> => {
+    checkDirection(v, names, shapes);
+    if (!(Number.isInteger(shards) && shards >= 1 && shards <= total)) {
+      throw new RangeError(`hvp: shards = ${shards} is not an integer from 1 to the ${total} samples`);
+    }
+    // Shard s holds samples [from, to): contiguous, sizes differing by at most one.
+    const quadratic = async (from: number, to: number): Promise<number> => {
+      let sum: tf.Tensor[] | undefined;
+      let offset = 0;
+      for (const [k, b] of batches.entries()) {
+        const n = b.x.shape[0] as number;
+        const [lo, hi] = [Math.max(from, offset), Math.min(to, offset + n)];
+        if (lo < hi) {
+          const whole = hi - lo === n;
+          const x = whole ? b.x : b.x.slice(lo - offset, hi - lo);
+          const y = whole ? (labels[k] as tf.Tensor) : (labels[k] as tf.Tensor).slice(lo - offset, hi - lo);
+          try {
+            sum = accumulate(sum, await engine.part(x, y, v, (hi - lo) / (to - from)));
+          } finally {
+            if (!whole) tf.dispose([x, y]);
+          }
+        }
+        offset += n;
+      }
+      const parts = sum as tf.Tensor[];
+      const q = tf.tidy(() => tf.addN(parts.map((t, i) => tf.sum(tf.mul(t, v.tensors[i] as tf.Tensor)))));
+      const value = (await q.data())[0] as number;
+      tf.dispose([q, ...parts]);
+      return value;
+    };
+    const out = await engine.run(async () => {
+      const values: number[] = [];
+      for (let s = 0; s < shards; s++) values.push(await quadratic(Math.floor((s * total) / shards), Math.floor(((s + 1) * total) / shards)));
+      return values;
+    });
+    count++;
+    return out;
+  };
+
+  return Object.assign(product, {
+    names,
+    shapes,
+    size: selected.reduce((n, w) => n + w.variable.size, 0),
+    count: () => count,
+    current: () => new ParamList(selected.map((w) => ({ name: w.name, tensor: w.variable.clone() }))),
+    shardQuadratics,
+    dispose: () => {
+      for (const [k, b] of batches.entries()) tf.dispose(labels[k] === b.y ? [b.x, b.y] : [b.x, b.y, labels[k] as tf.Tensor]);
+    },
+    engine: engine.kind,
+  });
+}
+
+/** Double backpropagation through the model, with landscope's second-order-correct gradients. */
+function referenceEngine(model: tf.LayersModel, lossFn: LossFn, selected: readonly ModelWeight[]): Engine {
+  const variables = selected.map((w) => w.variable);
+  const batchLoss = (x: tf.Tensor, y: tf.Tensor) => tf.mean(lossFn(y, model.apply(x, { training: false }) as tf.Tensor)) as tf.Scalar;
+  let checked = false;
+  return {
+    kind: 'reference',
+    labels: (y) => y,
+    run: withSecondOrderGradients,
+    part: async (x, y, v, weight) => {
+        if (!checked) {
+          const { kernelNames } = await tf.profile(() => tf.tidy(() => {
+            batchLoss(x, y);
+          }));
+          const bad = kernelNames.find((k) => SECOND_ORDER_UNSUPPORTED.includes(k));
+          if (bad !== undefined) throw unsupported(bad);
+          checked = true;
+        }
         try {
-          part = tf.tidy(() => {
+          return tf.tidy(() => {
             const { grads } = tf.variableGrads(() => {
-              const inner = tf.variableGrads(() => batchLoss(b), variables).grads;
+              const inner = tf.variableGrads(() => batchLoss(x, y), variables).grads;
               return tf.addN(variables.map((w, i) => tf.sum(tf.mul(inner[w.name] ?? tf.zerosLike(w), v.tensors[i] as tf.Tensor)))) as tf.Scalar;
             }, variables);
-            return variables.map((w) => tf.mul(grads[w.name] ?? tf.zerosLike(w), b.weight));
+            return variables.map((w) => tf.mul(grads[w.name] ?? tf.zerosLike(w), weight));
           });
         } catch (e) {
           const kernel = /gradient function not found for (\w+)/.exec((e as Error).message)?.[1];
@@ -130,24 +219,8 @@ export function hvp(model: tf.LayersModel, data: Dataset, options: HvpOptions = 
           if (missing !== null) throw new LandscopeError('UNSUPPORTED_MODEL', `hvp: the model uses the TF.js kernel '${missing[1]}', which the ${missing[2]} backend does not have`);
           throw e;
         }
-        sum = accumulate(sum, part);
-      }
-      count++;
-      return new ParamList(names.map((name, i) => ({ name, tensor: (sum as tf.Tensor[])[i] as tf.Tensor })));
-    });
-  };
-
-  return Object.assign(product, {
-    names,
-    shapes,
-    size: variables.reduce((n, v) => n + v.size, 0),
-    count: () => count,
-    current: () => new ParamList(selected.map((w) => ({ name: w.name, tensor: w.variable.clone() }))),
-    dispose: () => {
-      for (const b of batches) tf.dispose([b.x, b.y]);
     },
-    engine: 'reference' as const,
-  });
+  };
 }
 
 function unsupported(kernel: string): LandscopeError {
@@ -164,54 +237,37 @@ function classesOf(model: tf.LayersModel): number {
 }
 
 /**
- * The operator through the Dense engine, or null when a layer's kernel is not among the selected
- * parameters (a frozen layer: the engine assumes every kernel moves).
+ * The Dense engine, or null when a layer's kernel is not among the selected parameters (a frozen
+ * layer: the engine assumes every kernel moves).
  */
-function denseOperator(plan: DensePlan, selected: readonly ModelWeight[], batches: readonly { x: tf.Tensor; y: tf.Tensor; weight: number }[], classes: number): HvpOperator | null {
+function denseEngine(plan: DensePlan, selected: readonly ModelWeight[], classes: number): Engine | null {
   // ModelWeight.variable is the LayerVariable's own tf.Variable (`read()`).
   const index = new Map(selected.map((w, i) => [w.variable as unknown, i]));
   const stepParts = plan.steps.map((s) => ({ kernel: index.get(s.kernel.read()), bias: s.bias === null ? undefined : index.get(s.bias.read()) }));
   if (stepParts.some((p) => p.kernel === undefined) || index.size !== stepParts.reduce((n, p) => n + 1 + (p.bias === undefined ? 0 : 1), 0)) return null;
-  // Labels as the loss sees them: class ids become one-hot rows.
-  const labels = batches.map((b) => (b.y.rank === 2 && b.y.shape[1] === classes ? b.y : tf.tidy(() => tf.oneHot(tf.cast(tf.reshape(b.y, [-1]), 'int32'), classes).toFloat())));
-  const names = selected.map((w) => w.name);
-  const shapes = selected.map((w) => w.variable.shape);
-  let count = 0;
-  const product = async (v: ParamList): Promise<ParamList> => {
-    checkDirection(v, names, shapes);
-    const directions = stepParts.map((p) => ({ kernel: v.tensors[p.kernel as number] as tf.Tensor, bias: p.bias === undefined ? null : (v.tensors[p.bias] as tf.Tensor) }));
-    let sum: tf.Tensor[] | undefined;
-    for (const [k, b] of batches.entries()) {
-      const part = denseBatchHvp(plan, b.x, labels[k] as tf.Tensor, directions, b.weight);
-      sum = accumulate(sum, part);
-    }
-    // The engine's parts come step by step (kernel, then bias where the layer has one).
-    const parts = sum as tf.Tensor[];
-    const out: tf.Tensor[] = new Array(selected.length);
-    let j = 0;
-    plan.steps.forEach((s, l) => {
-      const p = stepParts[l] as { kernel: number; bias: number | undefined };
-      out[p.kernel] = parts[j++] as tf.Tensor;
-      if (s.bias !== null) {
-        const t = parts[j++] as tf.Tensor;
-        if (p.bias !== undefined) out[p.bias] = t;
-        else t.dispose();
-      }
-    });
-    count++;
-    return new ParamList(names.map((name, i) => ({ name, tensor: out[i] as tf.Tensor })));
-  };
-  return Object.assign(product, {
-    names,
-    shapes,
-    size: selected.reduce((n, w) => n + w.variable.size, 0),
-    count: () => count,
-    current: () => new ParamList(selected.map((w) => ({ name: w.name, tensor: w.variable.clone() }))),
-    dispose: () => {
-      for (const [k, b] of batches.entries()) tf.dispose(labels[k] === b.y ? [b.x, b.y] : [b.x, b.y, labels[k] as tf.Tensor]);
+  return {
+    kind: 'dense',
+    // Labels as the loss sees them: class ids become one-hot rows.
+    labels: (y) => (y.rank === 2 && y.shape[1] === classes ? y : tf.tidy(() => tf.oneHot(tf.cast(tf.reshape(y, [-1]), 'int32'), classes).toFloat())),
+    run: (fn) => fn(),
+    part: async (x, y, v, weight) => {
+      const directions = stepParts.map((p) => ({ kernel: v.tensors[p.kernel as number] as tf.Tensor, bias: p.bias === undefined ? null : (v.tensors[p.bias] as tf.Tensor) }));
+      // The engine's parts come step by step (kernel, then bias where the layer has one).
+      const parts = denseBatchHvp(plan, x, y, directions, weight);
+      const out: tf.Tensor[] = new Array(selected.length);
+      let j = 0;
+      plan.steps.forEach((s, l) => {
+        const p = stepParts[l] as { kernel: number; bias: number | undefined };
+        out[p.kernel] = parts[j++] as tf.Tensor;
+        if (s.bias !== null) {
+          const t = parts[j++] as tf.Tensor;
+          if (p.bias !== undefined) out[p.bias] = t;
+          else t.dispose();
+        }
+      });
+      return out;
     },
-    engine: 'dense' as const,
-  });
+  };
 }
 
 /** @throws {RangeError} when `v` does not have the operator's tensors (names and shapes listed) */

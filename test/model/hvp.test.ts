@@ -34,6 +34,39 @@ for (const backend of BACKENDS) {
   describe(`hvp on ${backend}`, () => {
     beforeAll(() => useBackend(backend));
 
+    it('shardQuadratics gives vᵀ H_s v of each contiguous shard (closed form: uᵀ(diag p − p pᵀ)u per sample, u = [x, 1]ᵀV), on both engines, across batch boundaries', async () => {
+      const model = tanhMlp([5, 4], 1);
+      const { x, y } = data(40, 5, 4, 2);
+      const X = (await x.array()) as number[][];
+      const P = (await (model.predict(x) as tf.Tensor).array()) as number[][];
+      for (const engine of ['auto', 'reference'] as const) {
+        const H = hvp(model, { x, y }, { batchSize: 16, engine });
+        const v = randomDirection({ names: H.names, shapes: H.shapes }, 3);
+        const vf = await v.toFlat();
+        const perSample = X.map((row, i) => {
+          const p = P[i] as number[];
+          const u = [0, 1, 2, 3].map((c) => row.reduce((a, xj, j) => a + xj * (vf[j * 4 + c] as number), 0) + (vf[20 + c] as number));
+          const pu = u.reduce((a, uc, c) => a + uc * (p[c] as number), 0);
+          return u.reduce((a, uc, c) => a + uc * uc * (p[c] as number), 0) - pu * pu;
+        });
+        // 3 shards of 40 samples: [0, 13), [13, 26), [26, 40); batches of 16 cut through them.
+        const bounds = [0, 13, 26, 40];
+        const want = [0, 1, 2].map((s) => perSample.slice(bounds[s], bounds[s + 1]).reduce((a, b) => a + b, 0) / ((bounds[s + 1] as number) - (bounds[s] as number)));
+        const got = await H.shardQuadratics(v, 3);
+        expect(H.engine).toBe(engine === 'auto' ? 'dense' : 'reference');
+        for (let s = 0; s < 3; s++) expect(relErr([got[s] as number], [want[s] as number]), `${engine} shard ${s}`).toBeLessThan(1e-4);
+        // One shard is the whole: vᵀ H v.
+        const whole = await H(v);
+        expect(relErr(await H.shardQuadratics(v, 1), [dot(v, whole)])).toBeLessThan(1e-5);
+        await expect(H.shardQuadratics(v, 41)).rejects.toThrow(/hvp: shards = 41 is not an integer from 1 to the 40 samples/);
+        whole.dispose();
+        v.dispose();
+        H.dispose();
+      }
+      tf.dispose([x, y]);
+      model.dispose();
+    });
+
     it('hvp(softmax regression) equals the closed-form Hessian (1/N) Σ x xᵀ ⊗ (diag p − p pᵀ)', async () => {
       const model = tanhMlp([5, 4], 1);
       const { x, y } = data(40, 5, 4, 2);
