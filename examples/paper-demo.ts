@@ -164,5 +164,5 @@ await cli(['compare', ...rows.map((r) => resolve(out, r.name)), '--out', resolve
 console.log('\nThe CI gate: the large-batch run against the small-batch run as baseline');
 await cli(['baseline', 'save', resolve(out, 'small-batch'), '--out', resolve(out, 'baseline.json')]);
 const verdict = await cli(['gate', '--baseline', resolve(out, 'baseline.json'), '--run', resolve(out, 'large-batch')]);
-console.log(`gate exit code ${verdict} (${verdict === 1 ? 'regression: the large-batch run is sharper' : verdict === 0 ? 'passed' : 'error'})`);
+console.log(`gate exit code ${verdict} (${verdict === 1 ? 'failed: see the rules above' : verdict === 0 ? 'passed' : 'error'})`);
 console.log(`\nreports: ${rows.map((r) => resolve(out, r.name, 'report.html')).join(', ')}\ncomparison: ${resolve(out, 'compare.html')}`);

@@ -5,11 +5,10 @@
 import type { Verdict } from '../src/core/gate-rules.js';
 
 const num = (v: number | null) => (v === null ? '—' : Number(v.toPrecision(5)).toString());
-const change = (v: Verdict) => {
-  if (v.change === null) return '—';
-  return v.rule.kind === 'relative' ? `${v.change >= 0 ? '+' : ''}${(100 * v.change).toFixed(1)}%` : `${v.change >= 0 ? '+' : ''}${Number(v.change.toPrecision(4))}`;
-};
-const interval = (v: Verdict) => (v.interval === null ? '—' : `${(100 * v.interval[0]).toFixed(1)}%..${(100 * v.interval[1]).toFixed(1)}%`);
+const signed = (v: Verdict, x: number) => (v.rule.kind === 'relative' ? `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}%` : `${x >= 0 ? '+' : ''}${Number(x.toPrecision(4))}`);
+const change = (v: Verdict) => (v.change === null ? '—' : signed(v, v.change));
+/** The interval and what was paired: `-12.0%..+30.1% (epochs)`. */
+const interval = (v: Verdict) => (v.interval === null ? '—' : `${signed(v, v.interval[0])}..${signed(v, v.interval[1])} (${v.pairedBy})`);
 const verdictText = (v: Verdict) => (v.verdict === 'cannot judge' ? `cannot judge (${v.fails ? 'fails' : 'passes'})` : v.verdict);
 
 function rows(verdicts: readonly Verdict[]): string[][] {

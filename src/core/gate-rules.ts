@@ -4,14 +4,22 @@
  * - a relative change from the baseline: `<= +10%` (the current value may be at most 10% above);
  * - an absolute change: `<= +0.05`, `>= -0.02` (a signed number);
  * - an absolute bound: `<= 0.1` (an unsigned number).
- * Per-direction sharpness metrics are judged paired and noise-aware: a regression needs the
- * one-sided 95% lower bound of the relative change (Fieller's interval on the paired values,
- * `paired-ratio.ts`) to exceed the threshold, i.e. the
- * increase beyond the threshold must be significant, not only the point estimate. A value that was
+ * Changes are judged paired and noise-aware wherever the summaries allow: a regression needs the
+ * one-sided 95% bound of the change (Fieller's interval for relative rules, `paired-ratio.ts`;
+ * Student's t on the differences for absolute ones, `paired-difference.ts`) beyond the threshold,
+ * i.e. the increase beyond the threshold must be significant, not only the point estimate. The
+ * pairs are, in this order of preference:
+ * - the last K measured epochs of each run (K ≥ 2, the default 3): any metric; the epoch-to-epoch
+ *   spread of a run stands for the spread between reruns, which a single epoch cannot show (near
+ *   the edge of stability λmax swings by a factor of two from one epoch to the next);
+ * - with K = 1, sharpness per seeded direction and λmax/λmin per probe shard;
+ * - otherwise the bare numbers. A value that was
  * not measured, errored, skipped by the budget or did not converge "cannot be judged", and the rule
  * says whether that fails (`unknown=fail`, the default) or passes (`unknown=pass`).
  */
+import { pairedDifference } from './paired-difference.js';
 import { pairedRelativeChange } from './paired-ratio.js';
+import { replicateLimit } from './replicate-limit.js';
 
 /** How a rule bounds its metric. */
 export type RuleKind = 'relative' | 'absolute-change' | 'bound';
@@ -32,8 +40,17 @@ export interface MetricValue {
   readonly value: number | null;
   /** `ok`, or why there is no trustworthy value. */
   readonly status: 'ok' | 'missing' | 'skipped' | 'error' | 'not-converged';
-  /** Per-direction values (same seeded directions in every run), for paired comparison. */
-  readonly perDirection?: readonly number[];
+  /**
+   * Values measured the same way in every run, for paired comparison: sharpness per seeded
+   * direction, λmax/λmin per probe shard (the eigenvector's Rayleigh quotient on each shard).
+   */
+  readonly paired?: readonly number[];
+  /** What `paired` is indexed by. */
+  readonly pairedBy?: 'direction' | 'shard';
+  /** The values of the last K measured epochs (oldest first) when K ≥ 2 were averaged. */
+  readonly epochs?: readonly number[];
+  /** A baseline saved from several replicate runs: each run's value (`value` is their mean). */
+  readonly replicates?: readonly number[];
 }
 
 /** The verdict on one rule. */
@@ -45,6 +62,8 @@ export interface Verdict {
   readonly change: number | null;
   /** A confidence interval for the change, when the comparison was paired. */
   readonly interval: readonly [number, number] | null;
+  /** What the comparison paired: the last epochs, seeded directions, probe shards, or nothing (bare numbers). */
+  readonly pairedBy: 'replicates' | 'epochs' | 'direction' | 'shard' | null;
   readonly verdict: 'pass' | 'regression' | 'cannot judge';
   /** Whether this verdict fails the gate. */
   readonly fails: boolean;
@@ -111,6 +130,7 @@ export function judgeRule(rule: Rule, baseline: MetricValue | undefined, current
     current: current?.value ?? null,
     change: null,
     interval: null,
+    pairedBy: null,
     verdict: 'cannot judge',
     fails: rule.unknown === 'fail',
     reason,
@@ -122,39 +142,69 @@ export function judgeRule(rule: Rule, baseline: MetricValue | undefined, current
   const c = current.value;
   if (rule.kind === 'bound') {
     const ok = within(c, rule.value);
-    return { rule, baseline: baseline?.value ?? null, current: c, change: null, interval: null, verdict: ok ? 'pass' : 'regression', fails: !ok, reason: `${c} ${ok ? 'is' : 'is not'} ${rule.op} ${rule.value}` };
+    return { rule, baseline: baseline?.value ?? null, current: c, change: null, interval: null, pairedBy: null, verdict: ok ? 'pass' : 'regression', fails: !ok, reason: `${c} ${ok ? 'is' : 'is not'} ${rule.op} ${rule.value}` };
   }
   if (baseline === undefined || baseline.status !== 'ok' || baseline.value === null || !Number.isFinite(baseline.value)) {
     return cannot(`the baseline's ${rule.metric} is ${baseline?.status ?? 'missing'}`);
   }
   const b = baseline.value;
+  const pairs = pairsOf(baseline, current);
+  const beyond = (lower: number, upper: number) => (rule.op === '<=' ? lower > rule.value : upper < rule.value);
+  const show = rule.kind === 'relative' ? pct : fmt;
+  const judged = (change: number, interval: readonly [number, number] | null, bad: boolean, reason: string): Verdict => ({
+    rule,
+    baseline: b,
+    current: c,
+    change,
+    interval,
+    pairedBy: pairs?.by ?? null,
+    verdict: bad ? 'regression' : 'pass',
+    fails: bad,
+    reason,
+  });
+  const significance = (change: number, interval: readonly [number, number], bad: boolean) =>
+    `change ${show(change)} (90% interval ${show(interval[0])}..${show(interval[1])}, paired by ${pairs?.by}) is ${bad ? 'significantly' : 'not significantly'} beyond ${rule.op} ${show(rule.value)}`;
+  const replicates = baseline.replicates;
+  if (replicates !== undefined && replicates.length >= 2 && replicates.every(Number.isFinite) && (rule.kind === 'absolute-change' || b > 0)) {
+    const r = replicateLimit(replicates, { kind: rule.kind, op: rule.op, threshold: rule.value });
+    const change = rule.kind === 'relative' ? c / r.mean - 1 : c - r.mean;
+    const bad = rule.op === '<=' ? c > r.limit : c < r.limit;
+    const interval: [number, number] = [change + (r.interval[0] as number), change + (r.interval[1] as number)];
+    return {
+      ...judged(change, interval, bad, `change ${show(change)} from the mean of ${r.replicates} baseline runs (sd ${fmt(r.sd).replace('+', '')}): ${rule.metric} ${bad ? 'is' : 'is not'} ${rule.op === '<=' ? 'above' : 'below'} ${Number(r.limit.toPrecision(5))}, the threshold widened by the runs' spread (one-sided 95%)`),
+      pairedBy: 'replicates',
+    };
+  }
   if (rule.kind === 'absolute-change') {
+    if (pairs !== null) {
+      const p = pairedDifference(pairs.baseline, pairs.current);
+      const bad = beyond(p.interval[0], p.interval[1]);
+      return judged(p.change, p.interval, bad, significance(p.change, p.interval, bad));
+    }
     const change = c - b;
     const ok = within(change, rule.value);
-    return { rule, baseline: b, current: c, change, interval: null, verdict: ok ? 'pass' : 'regression', fails: !ok, reason: `change ${fmt(change)} ${ok ? 'within' : 'beyond'} ${rule.op} ${fmt(rule.value)}` };
+    return judged(change, null, !ok, `change ${fmt(change)} ${ok ? 'within' : 'beyond'} ${rule.op} ${fmt(rule.value)}`);
   }
   if (b === 0) return cannot(`the baseline's ${rule.metric} is 0: a relative change is undefined`);
-  const paired = baseline.perDirection !== undefined && current.perDirection !== undefined && baseline.perDirection.length === current.perDirection.length && baseline.perDirection.length >= 2 && b > 0;
-  if (paired) {
-    const p = pairedRelativeChange(baseline.perDirection as number[], current.perDirection as number[]);
-    // A regression needs the whole one-sided 95% interval beyond the threshold.
-    const bad = rule.op === '<=' ? p.lower > rule.value : p.interval[1] < rule.value;
-    return {
-      rule,
-      baseline: b,
-      current: c,
-      change: p.change,
-      interval: p.interval,
-      verdict: bad ? 'regression' : 'pass',
-      fails: bad,
-      reason: bad
-        ? `change ${pct(p.change)} (90% interval ${pct(p.interval[0])}..${pct(p.interval[1])}) is significantly beyond ${rule.op} ${pct(rule.value)}`
-        : `change ${pct(p.change)} (90% interval ${pct(p.interval[0])}..${pct(p.interval[1])}) is not significantly beyond ${rule.op} ${pct(rule.value)}`,
-    };
+  // Fieller's interval needs a positive baseline mean; a negative one (λmin) is compared bare.
+  if (pairs !== null && pairs.baseline.reduce((s, x) => s + x, 0) > 0) {
+    const p = pairedRelativeChange(pairs.baseline, pairs.current);
+    const bad = beyond(p.lower, p.interval[1]);
+    return judged(p.change, p.interval, bad, significance(p.change, p.interval, bad));
   }
   const change = c / Math.abs(b) - Math.sign(b);
   const ok = within(change, rule.value);
-  return { rule, baseline: b, current: c, change, interval: null, verdict: ok ? 'pass' : 'regression', fails: !ok, reason: `change ${pct(change)} ${ok ? 'within' : 'beyond'} ${rule.op} ${pct(rule.value)}` };
+  return { ...judged(change, null, !ok, `change ${pct(change)} ${ok ? 'within' : 'beyond'} ${rule.op} ${pct(rule.value)}`), pairedBy: null };
+}
+
+/** The values two summaries pair for a metric (see the file comment), or null when they pair nothing. */
+function pairsOf(baseline: MetricValue, current: MetricValue): { by: 'epochs' | 'direction' | 'shard'; baseline: number[]; current: number[] } | null {
+  const same = (a: readonly number[] | undefined, b: readonly number[] | undefined) => a !== undefined && b !== undefined && a.length === b.length && a.length >= 2 && [...a, ...b].every(Number.isFinite);
+  if (same(baseline.epochs, current.epochs)) return { by: 'epochs', baseline: [...(baseline.epochs as number[])], current: [...(current.epochs as number[])] };
+  if (same(baseline.paired, current.paired) && baseline.pairedBy === current.pairedBy) {
+    return { by: baseline.pairedBy ?? 'direction', baseline: [...(baseline.paired as number[])], current: [...(current.paired as number[])] };
+  }
+  return null;
 }
 
 function pct(x: number): string {

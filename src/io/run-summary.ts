@@ -50,6 +50,8 @@ export interface RunSummary {
   readonly last: number;
   readonly fingerprint: RunFingerprint;
   readonly metrics: Record<string, MetricValue>;
+  /** A baseline of several replicate runs: each of them (`run` is the first). */
+  readonly replicates?: readonly { id: string | null; name: string | null; dir: string }[];
 }
 
 type Rec = Record<string, any>;
@@ -67,7 +69,7 @@ function fromRecord(record: Rec, metric: string): MetricValue {
       const primary = (s as Rec)['radii'][0] as { radius: number; mean: number; curvature: number; values: (number | null)[] };
       if (primary.values.some((v) => v === null)) return { value: null, status: 'error' };
       const scale = metric === 'fn_curvature' ? 2 / (primary.radius * primary.radius) : 1;
-      return { value: metric === 'fn_curvature' ? primary.curvature : primary.mean, status: 'ok', perDirection: (primary.values as number[]).map((v) => v * scale) };
+      return { value: metric === 'fn_curvature' ? primary.curvature : primary.mean, status: 'ok', paired: (primary.values as number[]).map((v) => v * scale), pairedBy: 'direction' };
     }
     case 'hessian_max':
     case 'hessian_min':
@@ -78,7 +80,11 @@ function fromRecord(record: Rec, metric: string): MetricValue {
       if (bad !== null) return { value: null, status: bad };
       if ((h as Rec)['converged'] !== true && metric !== 'hessian_trace') return { value: null, status: 'not-converged' };
       const value = metric === 'hessian_max' ? h!['lambdaMax'] : metric === 'hessian_min' ? h!['lambdaMin'] : metric === 'hessian_ratio' ? h!['ratio'] : h!['trace']?.value;
-      return typeof value === 'number' ? { value, status: 'ok' } : { value: null, status: 'missing' };
+      if (typeof value !== 'number') return { value: null, status: 'missing' };
+      // λmax and λmin as each probe shard sees them, when recorded: compared shard by shard.
+      const byShard = (h as Rec)['shards']?.[metric === 'hessian_max' ? 'top' : 'bottom'] as number[] | undefined;
+      const paired = (metric === 'hessian_max' || metric === 'hessian_min') && Array.isArray(byShard) && byShard.every((v) => typeof v === 'number' && Number.isFinite(v));
+      return paired ? { value, status: 'ok', paired: byShard, pairedBy: 'shard' } : { value, status: 'ok' };
     }
     case 'weight_norm': {
       const w = record['weights'] as Rec | undefined;
@@ -107,47 +113,63 @@ function fromRecord(record: Rec, metric: string): MetricValue {
 
 /**
  * A metric over the last `last` epochs where it was measured: epochs the budget skipped (or that
- * lack it) are passed over, so `--last 3` averages three real measurements. An error or an
- * unconverged value among them makes the whole untrustworthy; fewer than `last` measurements in
- * the whole run leave it unjudged (`skipped`, or the status of the last epoch).
+ * lack it) are passed over, so `--last 3` averages three real measurements. With `required` (an
+ * explicit `--last`), an error or an unconverged value among them makes the whole untrustworthy,
+ * and fewer than `last` measurements in the whole run leave it unjudged (`skipped`, or the status
+ * of the last epoch); otherwise the last measurement must be trustworthy and the trustworthy ones
+ * just before it serve, up to `last`. Two or more keep their per-epoch values (`epochs`), which
+ * the gate pairs.
  */
-function lastMeasured(epochs: readonly Rec[], name: string, last: number): MetricValue {
+function lastMeasured(epochs: readonly Rec[], name: string, last: number, required: boolean): MetricValue {
   const values: MetricValue[] = [];
   for (let i = epochs.length - 1; i >= 0 && values.length < last; i--) {
     const v = fromRecord(epochs[i] as Rec, name);
-    if (v.status !== 'skipped' && v.status !== 'missing') values.push(v);
+    if (v.status === 'skipped' || v.status === 'missing') continue;
+    // By default only the trailing trustworthy values serve (an early epoch's unconverged
+    // Lanczos does not spoil the last ones); the final measurement itself must be trustworthy.
+    if (!required && v.status !== 'ok' && values.length > 0) break;
+    values.push(v);
   }
-  if (values.length < last) {
+  if (values.length === 0 || (required && values.length < last)) {
     const final = fromRecord(epochs.at(-1) as Rec, name);
     return { value: null, status: final.status === 'ok' ? 'skipped' : final.status };
   }
   const bad = values.find((v) => v.status !== 'ok');
   if (bad !== undefined) return { value: null, status: bad.status };
+  values.reverse();
   const mean = values.reduce((s, v) => s + (v.value as number), 0) / values.length;
-  const per = values[0]?.perDirection;
-  if (per === undefined) return { value: mean, status: 'ok' };
-  return { value: mean, status: 'ok', perDirection: per.map((_, i) => values.reduce((s, v) => s + (v.perDirection?.[i] as number), 0) / values.length) };
+  const perEpoch = values.length >= 2 ? { epochs: values.map((v) => v.value as number) } : {};
+  const per = values[0]?.paired;
+  if (per === undefined || values.some((v) => v.paired?.length !== per.length)) return { value: mean, status: 'ok', ...perEpoch };
+  const paired = per.map((_, i) => values.reduce((s, v) => s + (v.paired?.[i] as number), 0) / values.length);
+  return { value: mean, status: 'ok', paired, ...(values[0]?.pairedBy !== undefined ? { pairedBy: values[0].pairedBy } : {}), ...perEpoch };
 }
+
+/** How many of the last measured epochs a summary averages by default: enough for the gate to see each run's spread. */
+export const DEFAULT_LAST = 3;
 
 /**
  * Summarizes a finished run.
  * @param contents the parsed run folder
- * @param last how many of the last epochs where each metric was measured to average (1: the final value)
+ * @param last how many of the last epochs where each metric was measured to average (1: the final
+ * value); required of every metric when given. By default up to `DEFAULT_LAST`, as many as the run has.
  * @throws {LandscopeError} `BAD_ARTIFACT` for a run that did not finish, has a truncated metrics
  * file, or has fewer measured epochs than `last`
  */
-export function summarizeRun(contents: RunContents, last = 1): RunSummary {
+export function summarizeRun(contents: RunContents, given?: number): RunSummary {
   const { run, dir } = contents;
   if (run['status'] !== 'finished') {
     throw new LandscopeError('BAD_ARTIFACT', `run ${dir}: status is '${String(run['status'])}', not 'finished': the run was interrupted, so its final values are not final`);
   }
   if (contents.truncatedLines > 0) throw new LandscopeError('BAD_ARTIFACT', `run ${dir}: metrics.jsonl has ${contents.truncatedLines} truncated line(s)`);
   const epochs = contents.metrics.filter((m) => typeof m['epoch'] === 'number' && (m['epoch'] as number) >= 0);
-  if (!(Number.isInteger(last) && last >= 1)) throw new RangeError(`summarizeRun: last = ${last} is not a positive integer`);
-  if (epochs.length < last) throw new LandscopeError('BAD_ARTIFACT', `run ${dir}: ${epochs.length} measured epoch(s), fewer than the ${last} to average`);
+  if (given !== undefined && !(Number.isInteger(given) && given >= 1)) throw new RangeError(`summarizeRun: last = ${given} is not a positive integer`);
+  if (epochs.length === 0) throw new LandscopeError('BAD_ARTIFACT', `run ${dir}: no epoch was recorded`);
+  if (given !== undefined && epochs.length < given) throw new LandscopeError('BAD_ARTIFACT', `run ${dir}: ${epochs.length} measured epoch(s), fewer than the ${given} to average`);
+  const last = given ?? Math.min(DEFAULT_LAST, epochs.length);
   const window = epochs.slice(-last);
   const metrics: Record<string, MetricValue> = {};
-  for (const name of GATE_METRICS) metrics[name] = lastMeasured(epochs, name, last);
+  for (const name of GATE_METRICS) metrics[name] = lastMeasured(epochs, name, last, given !== undefined);
   const model = run['model'] as { weights?: { name: string; shape: number[] }[] } | undefined;
   const options = (run['options'] ?? {}) as { sharpness?: { directions?: number; radii?: number[] } | false };
   const firstSharpness = window[0]?.['sharpness'] as Rec | undefined;
@@ -167,6 +189,33 @@ export function summarizeRun(contents: RunContents, last = 1): RunSummary {
     },
     metrics,
   };
+}
+
+/**
+ * One summary of several replicate runs of one script (a baseline that knows the noise between
+ * reruns): each metric's value is the mean of the runs' values, which it keeps as `replicates`;
+ * a metric any run could not provide is unjudged in the whole. Every run is summarized over the
+ * same number of last measured epochs (`last`; by default up to `DEFAULT_LAST`, as many as each has).
+ * @throws {LandscopeError} `BAD_ARTIFACT` as `summarizeRun`; `BASELINE_MISMATCH` when the runs'
+ * fingerprints differ (they are not replicates of one script)
+ */
+export function summarizeRuns(runs: readonly RunContents[], given?: number): RunSummary {
+  if (runs.length === 0) throw new RangeError('summarizeRuns: no runs');
+  const first = summarizeRun(runs[0] as RunContents, given);
+  if (runs.length === 1) return first;
+  const rest = runs.slice(1).map((r) => summarizeRun(r, given));
+  for (const other of rest) {
+    const mismatch = fingerprintMismatch(first.fingerprint, other.fingerprint);
+    if (mismatch !== null) throw new LandscopeError('BASELINE_MISMATCH', `runs ${first.run.dir} and ${other.run.dir} are not replicates of one script: ${mismatch}`);
+  }
+  const all = [first, ...rest];
+  const metrics: Record<string, MetricValue> = {};
+  for (const name of GATE_METRICS) {
+    const values = all.map((s) => s.metrics[name] as MetricValue);
+    const bad = values.find((v) => v.status !== 'ok' || v.value === null);
+    metrics[name] = bad !== undefined ? { value: null, status: bad.status === 'ok' ? 'missing' : bad.status } : { value: values.reduce((a, v) => a + (v.value as number), 0) / values.length, status: 'ok', replicates: values.map((v) => v.value as number) };
+  }
+  return { ...first, metrics, replicates: all.map((s) => s.run) };
 }
 
 /**
@@ -192,8 +241,9 @@ export function fingerprintMismatch(baseline: RunFingerprint, current: RunFinger
 /** Writes a baseline file. */
 export async function saveBaseline(path: string, summary: RunSummary): Promise<void> {
   // The file is meant to be committed: the run's folder is stored relative to it, not as this machine's absolute path.
-  const run = { ...summary.run, dir: relative(dirname(resolve(path)), resolve(summary.run.dir)).split(sep).join('/') || '.' };
-  await writeAtomic(path, `${JSON.stringify({ ...summary, run, kind: 'landscope-baseline', createdAt: new Date().toISOString() }, null, 1)}\n`);
+  const portable = (r: RunSummary['run']) => ({ ...r, dir: relative(dirname(resolve(path)), resolve(r.dir)).split(sep).join('/') || '.' });
+  const replicates = summary.replicates === undefined ? {} : { replicates: summary.replicates.map(portable) };
+  await writeAtomic(path, `${JSON.stringify({ ...summary, run: portable(summary.run), ...replicates, kind: 'landscope-baseline', createdAt: new Date().toISOString() }, null, 1)}\n`);
 }
 
 /**
@@ -213,11 +263,27 @@ export async function loadBaseline(path: string): Promise<RunSummary> {
   } catch (e) {
     throw new LandscopeError('BAD_ARTIFACT', `--baseline: ${path} is not valid JSON (${(e as Error).message})`);
   }
-  if (parsed['kind'] !== 'landscope-baseline' || typeof parsed['metrics'] !== 'object') {
+  if (parsed === null || typeof parsed !== 'object' || parsed['kind'] !== 'landscope-baseline' || parsed['metrics'] === null || typeof parsed['metrics'] !== 'object') {
     throw new LandscopeError('BAD_ARTIFACT', `--baseline: ${path} is not a landscope baseline (make one with 'landscope baseline save runs/<id> --out ${path}')`);
   }
   if (!((parsed['schemaVersion'] as number) <= BASELINE_SCHEMA_VERSION)) {
     throw new LandscopeError('BAD_ARTIFACT', `--baseline: ${path} has schema version ${parsed['schemaVersion']}; this landscope reads up to ${BASELINE_SCHEMA_VERSION}`);
+  }
+  const fingerprint = parsed['fingerprint'] as Rec | undefined;
+  if (fingerprint === null || typeof fingerprint !== 'object' || !Array.isArray(fingerprint['weights']) || fingerprint['sharpness'] === null || typeof fingerprint['sharpness'] !== 'object') {
+    throw new LandscopeError('BAD_ARTIFACT', `--baseline: ${path} has no valid fingerprint (weights, seed, sharpness): it cannot be matched to a run; save it again with 'landscope baseline save'`);
+  }
+  for (const [name, m] of Object.entries(parsed['metrics'] as Record<string, unknown>)) {
+    const v = m as Rec | null;
+    const valid = v !== null && typeof v === 'object' && (v['value'] === null || typeof v['value'] === 'number') && typeof v['status'] === 'string';
+    if (!valid) throw new LandscopeError('BAD_ARTIFACT', `--baseline: ${path}: metric '${name}' is ${JSON.stringify(m)}; expected { "value": number or null, "status": ... }`);
+  }
+  // Baselines written before λmax was paired by probe shard called the paired values perDirection.
+  for (const m of Object.values(parsed['metrics'] as Record<string, Rec | null>)) {
+    if (m !== null && typeof m === 'object' && m['perDirection'] !== undefined && m['paired'] === undefined) {
+      m['paired'] = m['perDirection'];
+      delete m['perDirection'];
+    }
   }
   return parsed as unknown as RunSummary;
 }

@@ -41,13 +41,13 @@ describe('landscope baseline and gate on real MNIST runs', () => {
   it('landscope gate passes a run against its own baseline and fails the sharper run, naming the metrics', async () => {
     const save = await runCli(['baseline', 'save', `${root}/flat`, '--out', `${root}/baseline.json`]);
     expect(save.code, save.stderr).toBe(0);
-    expect(save.stdout).toMatch(/baseline: run flat, epoch 5, \d+ metrics \(fn_sharpness, fn_curvature, hessian_max/);
+    expect(save.stdout).toMatch(/baseline: run flat, epoch 5 \(mean of the last 3\), \d+ metrics \(fn_sharpness, fn_curvature, hessian_max/);
     // Meant to be committed: no absolute path of this machine in it.
     expect(JSON.parse(readFileSync(`${root}/baseline.json`, 'utf8')).run.dir).toBe('flat');
 
     const same = await runCli(['gate', '--baseline', `${root}/baseline.json`, '--run', `${root}/flat`]);
     expect(same.code, same.stdout + same.stderr).toBe(0);
-    expect(same.stdout).toMatch(/fn_sharpness <= \+10%\s+\S+\s+\S+\s+\+0\.0%\s+0\.0%\.\.0\.0%\s+pass/);
+    expect(same.stdout).toMatch(/fn_sharpness <= \+10%\s+\S+\s+\S+\s+\+0\.0%\s+\+0\.0%\.\.\+0\.0% \(epochs\)\s+pass/);
 
     const sharp = await runCli(['gate', '--baseline', `${root}/baseline.json`, '--run', `${root}/sharp`, '--junit', `${root}/gate.xml`, '--summary', `${root}/summary.md`]);
     expect(sharp.code, sharp.stdout + sharp.stderr).toBe(1);
@@ -79,7 +79,7 @@ describe('landscope baseline and gate on real MNIST runs', () => {
     });
     expect(code).toBe(1);
     // Workflow commands escape % as %25.
-    expect(out).toMatch(/^::error title=landscope gate%3A hessian_max::hessian_max <= \+15%25: change \+\d+\.\d%25 beyond <= \+15\.0%25$/m);
+    expect(out).toMatch(/^::error title=landscope gate%3A hessian_max::hessian_max <= \+15%25: change \+\d+\.\d%25 \(90%25 interval \+[\d.]+%25..\+[\d.]+%25, paired by shard\) is significantly beyond <= \+15\.0%25$/m);
     expect(out).not.toMatch(/fn_sharpness/);
   });
 

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { judgeRule, parseRule, RuleSyntaxError } from '../../src/core/gate-rules.js';
+import { pairedDifference } from '../../src/core/paired-difference.js';
 import { pairedRelativeChange } from '../../src/core/paired-ratio.js';
+import { replicateLimit } from '../../src/core/replicate-limit.js';
 import { studentTCdf, studentTQuantile } from '../../src/core/student-t.js';
 
 const KNOWN = ['fn_sharpness', 'hessian_max', 'hessian_ratio', 'loss'];
-const ok = (value: number, perDirection?: number[]) => ({ value, status: 'ok' as const, ...(perDirection ? { perDirection } : {}) });
+const ok = (value: number, paired?: number[]) => ({ value, status: 'ok' as const, ...(paired ? { paired } : {}) });
 
 describe('parseRule', () => {
   it('parseRule reads relative changes, absolute changes, bounds and the unknown= policy', () => {
@@ -119,5 +121,77 @@ describe('studentTQuantile', () => {
     expect(studentTQuantile(0.5, 3)).toBeCloseTo(0, 6);
     expect(studentTCdf(2.228139, 10)).toBeCloseTo(0.975, 6);
     expect(() => studentTQuantile(1, 3)).toThrow('studentTQuantile: p = 1 is not in (0, 1)');
+  });
+});
+
+/** A seeded normal generator (mulberry32 + Box–Muller), for the calibration tests. */
+function seededNormal(seed: number): () => number {
+  let s = seed >>> 0;
+  const uniform = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+describe('judgeRule over epochs and replicates', () => {
+  it('pairs the last K epochs of both runs for any metric: a noisy epoch-to-epoch swing is not a regression, a steady rise is', () => {
+    const rule = parseRule('hessian_max <= +15%', KNOWN);
+    // Near the edge of stability λmax swings from epoch to epoch.
+    const base = { value: 3, status: 'ok' as const, epochs: [2, 4, 3] };
+    const swing = judgeRule(rule, base, { value: 3.67, status: 'ok', epochs: [4.2, 2.6, 4.2] });
+    expect(swing).toMatchObject({ verdict: 'pass', pairedBy: 'epochs' });
+    expect(swing.change).toBeCloseTo(0.2222, 3); // the bare numbers would have failed
+    expect(judgeRule(rule, { value: 3, status: 'ok' }, { value: 3.67, status: 'ok' }).verdict).toBe('regression');
+    const steady = judgeRule(rule, base, { value: 6, status: 'ok', epochs: [4, 8, 6] });
+    expect(steady).toMatchObject({ verdict: 'regression', pairedBy: 'epochs' });
+    // Epochs take precedence over shards; unequal lengths fall back to shards.
+    const shards = { paired: [1, 2, 3, 4], pairedBy: 'shard' as const };
+    expect(judgeRule(rule, { ...base, ...shards }, { value: 3.1, status: 'ok', epochs: [3.1, 3.1], ...shards }).pairedBy).toBe('shard');
+  });
+
+  it('absolute-change rules use a t interval on the paired differences', () => {
+    const rule = parseRule('loss <= +0.05', KNOWN);
+    const noisy = judgeRule(rule, { value: 0.3, status: 'ok', epochs: [0.3, 0.2, 0.4] }, { value: 0.37, status: 'ok', epochs: [0.45, 0.2, 0.46] });
+    expect(noisy).toMatchObject({ verdict: 'pass', pairedBy: 'epochs', change: expect.closeTo(0.07, 12) });
+    expect(noisy.reason).toMatch(/change \+0\.07 \(90% interval -?[\d.]+\.\.\+[\d.]+, paired by epochs\) is not significantly beyond <= \+0\.05/);
+    const steady = judgeRule(rule, { value: 0.3, status: 'ok', epochs: [0.3, 0.2, 0.4] }, { value: 0.4, status: 'ok', epochs: [0.4, 0.3, 0.5] });
+    expect(steady.verdict).toBe('regression');
+    expect(pairedDifference([1, 2, 3], [2, 3, 4])).toMatchObject({ change: 1, lower: 1, interval: [1, 1], pairs: 3 });
+    expect(() => pairedDifference([1], [2])).toThrow('pairedDifference: 1 pairs; at least 2 are needed');
+  });
+
+  it('a baseline of replicate runs widens the threshold by their spread; identical replicates leave it as it is', () => {
+    const rule = parseRule('hessian_max <= +15%', KNOWN);
+    const base = { value: 3, status: 'ok' as const, replicates: [2.4, 3.6, 3] };
+    const limit = replicateLimit([2.4, 3.6, 3], { kind: 'relative', op: '<=', threshold: 0.15 });
+    expect(limit.sd).toBeCloseTo(0.6, 12);
+    expect(limit.limit).toBeCloseTo(1.15 * 3 + studentTQuantile(0.95, 2) * 0.6 * Math.sqrt(1 + 1.15 ** 2 / 3), 12);
+    expect(judgeRule(rule, base, ok(limit.limit - 1e-9))).toMatchObject({ verdict: 'pass', pairedBy: 'replicates' });
+    const over = judgeRule(rule, base, ok(limit.limit + 1e-9));
+    expect(over).toMatchObject({ verdict: 'regression', pairedBy: 'replicates' });
+    expect(over.reason).toMatch(/from the mean of 3 baseline runs \(sd 0\.6\): hessian_max is above 5\.55\d, the threshold widened by the runs' spread/);
+    expect(replicateLimit([3, 3], { kind: 'relative', op: '<=', threshold: 0.15 }).limit).toBeCloseTo(3.45, 12);
+    expect(replicateLimit([1, 2], { kind: 'absolute-change', op: '>=', threshold: -0.5 }).limit).toBeLessThan(1);
+    expect(() => replicateLimit([1], { kind: 'relative', op: '<=', threshold: 0 })).toThrow(/at least 2 are needed/);
+  });
+
+  it('against replicate baselines, one more replicate run is a false regression at most 5% of the time (threshold 0), whatever the number of replicates', () => {
+    const normal = seededNormal(7);
+    const trials = 4000;
+    for (const k of [2, 3, 5]) {
+      let false_ = 0;
+      for (let t = 0; t < trials; t++) {
+        const draw = () => 3 + 0.7 * normal();
+        const reps = Array.from({ length: k }, draw);
+        if (draw() > replicateLimit(reps, { kind: 'relative', op: '<=', threshold: 0 }).limit) false_++;
+      }
+      const rate = false_ / trials;
+      expect(rate, `k = ${k}`).toBeLessThanOrEqual(0.05 + 2 * Math.sqrt((0.05 * 0.95) / trials));
+      expect(rate, `k = ${k}`).toBeGreaterThan(0.03);
+    }
   });
 });

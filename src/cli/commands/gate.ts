@@ -22,8 +22,9 @@ const usage = `landscope gate --baseline .landscope/baseline.json --run runs/<id
   default) with the baseline's. Rules: '<metric> <= +10%' (relative change), '<= +0.05' (absolute
   change), '<= 0.1' (absolute bound), '>=' likewise, optionally followed by 'unknown=pass' (a value
   that was not measured, errored, skipped or did not converge then passes; by default it fails).
-  Sharpness metrics are compared per seeded direction (paired): a regression needs the one-sided
-  95% bootstrap bound of the change beyond the threshold. Default rules: ${DEFAULT_RULES.join('; ')}.
+  Changes are judged paired: by the last K epochs of both runs when K >= 2 (any metric), else
+  sharpness by seeded direction and λmax/λmin by probe shard; a regression needs the one-sided
+  95% bound of the change beyond the threshold (Fieller's interval; t for absolute changes). Default rules: ${DEFAULT_RULES.join('; ')}.
   Config file: { "gate": { "rules": [...], "last": K } }. Metrics: ${GATE_METRICS.join(', ')}.
   Exit codes: 0 pass, 1 regression, 2 usage or config error, 3 unreadable or mismatched run or baseline.`;
 
