@@ -2,8 +2,10 @@
  * Command-line flags: `node:util` parseArgs with every value checked, so that each bad value
  * becomes a UsageError naming the flag, the value and what is allowed.
  */
+import { statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseRange, type AxisRange } from '../core/grid.js';
+import { assertGridSize, parseRange, type AxisRange } from '../core/grid.js';
 import { UsageError } from './cli-io.js';
 
 /** A flag's declaration: a string value (the default) or a boolean switch. */
@@ -113,6 +115,40 @@ export class Flags {
       throw new UsageError(`--${name}: '${text}' is not an integer from ${min} to ${max}`);
     }
     return v;
+  }
+
+  /**
+   * Checks the grid the given range flags span (absent ones are skipped) against `MAX_GRID_POINTS`.
+   * @throws {UsageError} naming the flags and the point count
+   */
+  checkGrid(...names: string[]): void {
+    const ranges = names.flatMap((name) => {
+      const range = this.range(name);
+      return range === undefined ? [] : [{ range, what: `--${name}` }];
+    });
+    try {
+      assertGridSize(ranges);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+
+  /**
+   * A file path to write, checked before any work: an existing folder there is refused.
+   * @throws {UsageError} when the path is a folder
+   */
+  outFile(name: string, cwd: string): string | undefined {
+    const text = this.string(name);
+    if (text === undefined) return undefined;
+    if (statSync(resolve(cwd, text), { throwIfNoEntry: false })?.isDirectory() === true) {
+      throw new UsageError(`--${name}: ${text} is a folder; give the path of a file to write, e.g. ${join(text, 'out.json')}`);
+    }
+    return text;
+  }
+
+  /** A grid command's `--out`: the file to write, or with `--shard`/`--shard-count` the folder of part files (checked by the grid runner). */
+  gridOut(cwd: string): string | undefined {
+    return this.string('shard') === undefined && this.string('shard-count') === undefined ? this.outFile('out', cwd) : this.string('out');
   }
 
   /** A `min:max:num` range. */

@@ -2,7 +2,7 @@
  * Running a grid job from the CLI — in this thread or on a worker pool, whole or as one shard,
  * resuming from a part file — shared by `landscope surface` and `landscope hessian --xrange`.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -80,6 +80,9 @@ export async function runGrid(io: CliIo, flags: Flags, out: string | undefined, 
   const job = jobId(task.components);
   const partPath = shard !== undefined ? (out === undefined ? undefined : join(resolve(io.cwd, out), `part-${shard.index}-of-${shard.count}.jsonl`)) : out === undefined ? undefined : `${resolve(io.cwd, out)}.partial.jsonl`;
   if (shard !== undefined && partPath === undefined) throw new UsageError('--shard needs --out, the folder the part files go to');
+  if (shard !== undefined && out !== undefined && statSync(resolve(io.cwd, out), { throwIfNoEntry: false })?.isFile() === true) {
+    throw new UsageError(`--out: ${out} is a file; with --shard it is the folder the part files go to`);
+  }
   const previous = partPath === undefined ? null : await readPart(partPath);
   if (previous !== null && previous.header.job !== job) {
     throw new LandscopeError('BASELINE_MISMATCH', `${partPath} holds results of another job (it differs in: ${jobDifference(previous.header.components, task.components)}); refusing to resume — delete it to start over`);

@@ -4,6 +4,26 @@
  * computed as `numpy.linspace` computes them so coordinates match the reference values exactly.
  */
 
+/**
+ * The most points one grid job may have (2,000 × 2,000): the result is a single JSON file and
+ * every point is a forward pass over the data, so beyond this a typo (`-1:1:1e9`) would only run
+ * out of memory after minutes. Larger planes are tiled into several jobs.
+ */
+export const MAX_GRID_POINTS = 4_000_000;
+
+/**
+ * Checks a grid's size before anything is computed.
+ * @param ranges the grid's axes, with the argument names that gave them
+ * @throws {RangeError} naming the arguments, the point count and the limit
+ */
+export function assertGridSize(ranges: readonly { range: AxisRange; what: string }[]): void {
+  const points = ranges.reduce((n, r) => n * r.range.num, 1);
+  if (points > MAX_GRID_POINTS) {
+    const how = ranges.map((r) => `${r.what} ${r.range.num}`).join(' × ');
+    throw new RangeError(`${how} = ${points.toLocaleString('en-US')} points, more than the ${MAX_GRID_POINTS.toLocaleString('en-US')} one grid may have (e.g. 2,000 × 2,000); lower num, or tile the plane into several jobs`);
+  }
+}
+
 /** One grid axis: `num` evenly spaced values from `min` to `max` inclusive. */
 export interface AxisRange {
   readonly min: number;

@@ -56,7 +56,7 @@ export async function readArtifact(path: string, what = 'model'): Promise<Artifa
   } catch (e) {
     throw new LandscopeError('BAD_ARTIFACT', `${what}: ${jsonPath} is not valid JSON (${(e as Error).message})`);
   }
-  const manifest = json['weightsManifest'];
+  const manifest = json !== null && typeof json === 'object' ? json['weightsManifest'] : undefined;
   if (json === null || typeof json !== 'object' || !Array.isArray(manifest)) {
     throw new LandscopeError(
       'BAD_ARTIFACT',

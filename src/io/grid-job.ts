@@ -80,15 +80,29 @@ export async function readPart(path: string): Promise<Part | null> {
   } catch {
     throw new LandscopeError('BAD_ARTIFACT', `${path}: not a landscope grid part (no JSON header line)`);
   }
-  if (header.kind !== 'landscope-grid-part') throw new LandscopeError('BAD_ARTIFACT', `${path}: not a landscope grid part`);
+  if (header === null || typeof header !== 'object' || header.kind !== 'landscope-grid-part') throw new LandscopeError('BAD_ARTIFACT', `${path}: not a landscope grid part`);
+  const { total, shard } = header;
+  if (!(Number.isInteger(total) && total >= 1 && Number.isInteger(shard?.index) && Number.isInteger(shard?.count) && shard.index >= 0 && shard.index < shard.count)) {
+    throw new LandscopeError('BAD_ARTIFACT', `${path}: the part header's total (${JSON.stringify(total)}) or shard (${JSON.stringify(shard)}) is not valid`);
+  }
   const points = new Map<number, PointValue>();
-  for (const line of lines.slice(1)) {
+  for (const [i, line] of lines.slice(1).entries()) {
+    let parsed: { k: unknown } & Record<string, number | null>;
     try {
-      const { k, ...values } = JSON.parse(line) as { k: number } & Record<string, number | null>;
-      points.set(k, values);
+      parsed = JSON.parse(line) as typeof parsed;
     } catch {
-      // the line a crash cut short: that point is computed again
+      continue; // the line a crash cut short: that point is computed again
     }
+    const { k, ...values } = parsed ?? { k: undefined };
+    // A point this shard does not own, or one written twice with other values, is not a crash's trace: refuse the file.
+    if (!(typeof k === 'number' && Number.isInteger(k) && k >= 0 && k < total && k % shard.count === shard.index)) {
+      throw new LandscopeError('BAD_ARTIFACT', `${path}, line ${i + 2}: point index ${JSON.stringify(k)} is not one of shard ${shard.index}/${shard.count}'s points of 0..${total - 1}`);
+    }
+    const before = points.get(k);
+    if (before !== undefined && JSON.stringify(before) !== JSON.stringify(values)) {
+      throw new LandscopeError('BAD_ARTIFACT', `${path}, line ${i + 2}: point ${k} was already written with other values (${JSON.stringify(before)} vs ${JSON.stringify(values)})`);
+    }
+    points.set(k, values);
   }
   return { header, points };
 }

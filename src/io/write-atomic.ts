@@ -28,7 +28,12 @@ export async function writeAtomic(path: string, content: string | Uint8Array): P
     throw e;
   }
   await file.close();
-  await rename(tmp, path);
+  try {
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true }); // e.g. a folder at `path`: no temp file left behind
+    throw e;
+  }
   await syncFolder(folder);
 }
 

@@ -24,7 +24,8 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const [action, ...dirs] = flags.positionals;
   if (action !== 'save') throw new UsageError(`expected 'landscope baseline save runs/<id>', got '${action ?? ''}'`);
   if (dirs.length === 0) throw new UsageError('give the run folder (or several replicate runs of one script)');
-  const out = resolve(io.cwd, flags.required('out', 'where the baseline goes, e.g. .landscope/baseline.json'));
+  flags.required('out', 'where the baseline goes, e.g. .landscope/baseline.json');
+  const out = resolve(io.cwd, flags.outFile('out', io.cwd) as string);
   const runs = await Promise.all(dirs.map((dir) => readRunFolder(resolve(io.cwd, dir))));
   const summary = summarizeRuns(runs, flags.integer('last', undefined, 1));
   const last = summary.last;

@@ -23,7 +23,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (dirs.length < 2) throw new UsageError(`give at least two run folders, got ${dirs.length}`);
   const runs: ReturnType<typeof runReportData>[] = [];
   for (const dir of dirs) runs.push(runReportData(await readRunFolder(resolve(io.cwd, dir))));
-  const out = resolve(io.cwd, flags.string('out') ?? 'compare.html');
+  const out = resolve(io.cwd, flags.outFile('out', io.cwd) ?? 'compare.html');
   await writeAtomic(out, renderCompareReport(runs, chartJsSource()));
   io.stdout(`compare: ${runs.length} runs -> ${out}\n`);
   const png = flags.string('png');

@@ -53,7 +53,7 @@ function positiveNumber(flags: Flags, name: string, fallback: number): number {
 async function run(argv: readonly string[], io: CliIo, backend: string): Promise<number> {
   const flags = new Flags(parseFlags(argv, spec));
   flags.noPositionals();
-  const out = flags.string('out');
+  const out = flags.gridOut(io.cwd);
   const params = flags.choice<ParamSelection>('params', PARAM_SELECTIONS, 'all');
   const top = flags.integer('top', 1, 1) as number;
   const bottom = flags.integer('bottom', 1, 1) as number;
@@ -66,6 +66,7 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
   const xRange = flags.range('xrange');
   const yRange = flags.range('yrange');
   if ((xRange === undefined) !== (yRange === undefined)) throw new UsageError('a ratio map needs both --xrange and --yrange');
+  flags.checkGrid('xrange', 'yrange');
   const seed = flags.integer('seed', 1, 0, 2 ** 31 - 2) as number;
   const normalization = normalizationFlags(flags);
 

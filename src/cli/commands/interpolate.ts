@@ -25,7 +25,8 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
   const range = flags.range('range');
   if (range === undefined) throw new UsageError('--range is required (min:max:num, e.g. --range=-0.5:1.5:401)');
   const model2 = flags.required('model2', 'the second checkpoint');
-  const out = flags.string('out');
+  flags.checkGrid('range');
+  const out = flags.outFile('out', io.cwd);
   const batchSize = flags.integer('batch-size', 256, 1) as number;
   const inputs = await loadModelInputs(flags);
   const owned: ParamList[] = [];

@@ -23,6 +23,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const flags = new Flags(parseFlags(argv, spec));
   const [dir, ...extra] = flags.positionals;
   if (dir === undefined || extra.length > 0) throw new UsageError('give exactly one folder of part files');
+  const out = flags.outFile('out', io.cwd);
   const folder = resolve(io.cwd, dir);
   const names = (await readdir(folder).catch(() => [] as string[])).filter((n) => /^part-\d+-of-\d+\.jsonl$/.test(n)).sort();
   if (names.length === 0) throw new LandscopeError('FILE_NOT_FOUND', `merge: no part-i-of-n.jsonl files in ${folder}`);
@@ -46,7 +47,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     ...(isSurface && !columns.includes('accuracy') ? { accuracy: null } : {}),
     meta: { ...header.meta, points: header.total, merged: { job: header.job, parts: names.length, shards: header.shard.count }, landscopeVersion: LANDSCOPE_VERSION, createdAt: new Date().toISOString() },
   };
-  await emitJson(io, flags.string('out'), result, (where) => `merge: ${names.length} parts, ${header.total} points -> ${where}`);
+  await emitJson(io, out, result, (where) => `merge: ${names.length} parts, ${header.total} points -> ${where}`);
   return ExitCode.Ok;
 }
 

@@ -28,7 +28,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (dir === undefined || extra.length > 0) throw new UsageError('give exactly one run folder');
   const runDir = resolve(io.cwd, dir);
   const data = runReportData(await readRunFolder(runDir));
-  const out = resolve(io.cwd, flags.string('out') ?? join(runDir, 'report.html'));
+  const out = resolve(io.cwd, flags.outFile('out', io.cwd) ?? join(runDir, 'report.html'));
   const html = renderRunReport(data, chartJsSource());
   await writeAtomic(out, html);
   io.stdout(`report: ${data.epochs.length} measured epochs${data.missing.length > 0 ? ` (${data.missing.length} note(s) on missing pieces)` : ''}, ${(html.length / 1024).toFixed(0)} KiB -> ${out}\n`);

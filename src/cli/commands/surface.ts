@@ -36,7 +36,8 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
   if (xRange === undefined) throw new UsageError('--xrange is required (min:max:num, e.g. --xrange=-1:1:51)');
   const yRange = flags.range('yrange');
   if (yRange === undefined && flags.string('dir-y') !== undefined) throw new UsageError('--dir-y needs --yrange');
-  const out = flags.string('out');
+  flags.checkGrid('xrange', 'yrange');
+  const out = flags.gridOut(io.cwd);
   const seed = flags.integer('seed', 1, 0, 2 ** 31 - 2) as number;
   const batchSize = flags.integer('batch-size', 256, 1) as number;
   const normalization = normalizationFlags(flags);

@@ -37,7 +37,7 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
   const flags = new Flags(parseFlags(argv, spec));
   const ignore = flags.choice('ignore', ['none', 'biasbn'] as const, 'none');
   const components = flags.integer('components', 2, 1, 100) as number;
-  const out = flags.string('out');
+  const out = flags.outFile('out', io.cwd);
   const positionals = flags.positionals;
   const runFolder = positionals.length === 1 ? await stat(join(positionals[0] as string, 'snapshots', 'manifest.json')).then(() => true, () => false) : false;
   if (positionals.length < 2 && !runFolder) throw new UsageError(`give at least two checkpoints (model.json paths) or one run folder with snapshots, got ${positionals.length} argument(s)`);
