@@ -283,7 +283,7 @@ export class MeasurementCallback extends tf.Callback {
       this.heartbeat = setInterval(() => void this.writeRun('running').catch(() => {}), HEARTBEAT_MS);
       this.heartbeat.unref();
     }
-    this.sink = this.options.mlflow === false ? null : (this.options.mlflow ?? mlflowSinkFromEnv(process.env, { runName: this.options.name ?? this.run?.id ?? 'landscope' }));
+    this.sink = this.options.mlflow === false ? null : (this.options.mlflow ?? mlflowSinkFromEnv(process.env, { runName: this.options.name ?? this.run?.id ?? 'landscope' }, (m) => this.warn(`${this.name}: ${m}`)));
     this.sink?.start(
       { ...flattenParams(this.runInfo['options'] as Record<string, unknown>), loss: loss.label, backend: tf.getBackend(), trainable_parameters: (this.runInfo['model'] as { trainableParameters: number }).trainableParameters, probe_samples: probe.x.shape[0] },
       { 'landscope.run_id': this.run?.id ?? '', 'landscope.version': LANDSCOPE_VERSION, 'landscope.model': model.name, ...(this.options.name !== undefined ? { 'mlflow.runName': this.options.name } : {}) },
@@ -495,9 +495,11 @@ export class MeasurementCallback extends tf.Callback {
     const report = await sink.close(status, this.options.mlflowCloseTimeoutMs ?? 15_000);
     if (report.unsent.length > 0) await this.run?.appendText('mlflow-unsent.jsonl', report.unsent.map((u) => JSON.stringify(u)).join('\n') + '\n');
     if (report.failed.length > 0 || report.unsent.length > 0) {
-      this.warn(
-        `${this.name}: MLflow: ${report.sent} calls sent, ${report.failed.length} failed (${report.failed[0]?.error ?? ''}), ${report.unsent.length} not sent${this.run ? ` (kept in ${join(this.run.dir, 'mlflow-unsent.jsonl')})` : ''}`,
-      );
+      const why = [
+        ...(report.failed.length > 0 ? [`${report.failed.length} failed (${report.failed[0]?.error})`] : []),
+        ...(report.timedOut !== null ? [`timeout: the server did not answer within ${(report.timedOut.afterMs / 1000).toFixed(1)} s of the end of training`] : []),
+      ];
+      this.warn(`${this.name}: MLflow: ${report.sent} calls sent, ${report.unsent.length} not sent${this.run ? ` (kept in ${join(this.run.dir, 'mlflow-unsent.jsonl')})` : ''}; ${why.join('; ')}`);
     }
     this.runInfo = { ...this.runInfo, mlflow: { runId: report.runId, experimentId: report.experimentId, sent: report.sent, failed: report.failed, unsent: report.unsent.length } };
     await this.persistRun();

@@ -60,6 +60,7 @@ export class MlflowError extends Error {
 /** The REST calls landscope makes. */
 export class MlflowClient {
   private readonly base: string;
+  private readonly aborter = new AbortController();
 
   constructor(private readonly connection: MlflowConnection) {
     this.base = connection.trackingUri.replace(/\/+$/, '');
@@ -89,6 +90,7 @@ export class MlflowClient {
         ...(raw !== undefined ? { body: raw } : body !== undefined ? { body: JSON.stringify(body) } : {}),
         headersTimeout: timeout,
         bodyTimeout: timeout,
+        signal: this.aborter.signal,
       });
     } catch (e) {
       throw new MlflowError(`${method} ${path}: ${(e as Error).message}`, 0, undefined);
@@ -112,6 +114,14 @@ export class MlflowClient {
       // not JSON: keep the text
     }
     throw new MlflowError(`${method} ${path}: HTTP ${res.statusCode}${errorCode ? ` ${errorCode}` : ''}: ${message}`, res.statusCode, errorCode);
+  }
+
+  /**
+   * Aborts every request in flight and every later one (a closed sink must not keep the process
+   * alive waiting for a server that does not answer).
+   */
+  abort(reason: string): void {
+    this.aborter.abort(new Error(reason));
   }
 
   /** The id of the experiment with this name, creating it when it does not exist. */

@@ -31,6 +31,8 @@ export interface SinkReport {
   readonly failed: { what: string; error: string }[];
   /** Calls MLflow did not get — given up on (also in `failed`), not reached before the deadline, or after a failed run creation — in order, with their payloads. */
   readonly unsent: { what: string; payload: unknown }[];
+  /** Why calls were left unsent when none failed: the server did not answer before the close deadline. */
+  readonly timedOut: { readonly afterMs: number } | null;
 }
 
 interface Task {
@@ -45,11 +47,19 @@ export const CREATE_TOKEN_TAG = 'landscope.create_token';
 
 /**
  * Makes a sink from MLFLOW_TRACKING_URI (and MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME /
- * MLFLOW_TRACKING_PASSWORD, MLFLOW_EXPERIMENT_NAME), or null when no tracking URI is set.
+ * MLFLOW_TRACKING_PASSWORD, MLFLOW_EXPERIMENT_NAME), or null when no tracking URI is set — or
+ * when it is not an http(s) server (a `file://` store, a bare path), which `warn` is told.
  */
-export function mlflowSinkFromEnv(env: Readonly<Record<string, string | undefined>>, overrides: Partial<MlflowSinkOptions> = {}): MlflowSink | null {
+export function mlflowSinkFromEnv(env: Readonly<Record<string, string | undefined>>, overrides: Partial<MlflowSinkOptions> = {}, warn?: (message: string) => void): MlflowSink | null {
   const trackingUri = overrides.trackingUri ?? env['MLFLOW_TRACKING_URI'];
-  if (trackingUri === undefined || trackingUri === '' || !/^https?:\/\//.test(trackingUri)) return null;
+  if (trackingUri === undefined || trackingUri === '') return null;
+  if (!/^https?:\/\//.test(trackingUri)) {
+    warn?.(
+      `MLflow: MLFLOW_TRACKING_URI=${trackingUri} is not an http(s) server, and landscope talks to MLflow over its REST API only (a file store cannot be reached that way): nothing is sent for this run. ` +
+        'Start a server (`mlflow server --backend-store-uri <that folder>`) and set MLFLOW_TRACKING_URI=http://127.0.0.1:5000; the run folder keeps everything meanwhile.',
+    );
+    return null;
+  }
   return new MlflowSink({
     token: env['MLFLOW_TRACKING_TOKEN'],
     username: env['MLFLOW_TRACKING_USERNAME'],
@@ -149,10 +159,14 @@ export class MlflowSink {
     this.closing = true;
     this.deadline = Date.now() + timeoutMs;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.worker, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    let timedOut = false;
+    await Promise.race([this.worker, new Promise<void>((resolve) => (timer = setTimeout(() => ((timedOut = this.worker !== null), resolve()), timeoutMs)))]);
     clearTimeout(timer);
+    // A request still waiting for its answer is abandoned, so it holds the process no longer;
+    // whatever it carried stays unsent (a creation lost this way is found again by its token).
+    if (timedOut) this.client.abort(`the MLflow server did not answer within the ${timeoutMs} ms close timeout`);
     const unsent = [...this.undelivered.splice(0), ...this.queue.splice(0)].map((t) => ({ what: t.what, payload: t.payload }));
-    return { runId: this.runId, experimentId: this.experimentId, sent: this.sent, failed: [...this.failed], unsent };
+    return { runId: this.runId, experimentId: this.experimentId, sent: this.sent, failed: [...this.failed], unsent, timedOut: timedOut ? { afterMs: timeoutMs } : null };
   }
 
   private enqueue(task: Task): void {

@@ -1,5 +1,8 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { landscapeMonitor } from '../../callbacks/landscape-monitor.js';
@@ -183,7 +186,7 @@ describe('landscapeMonitor with MLflow', () => {
     expect(pendingAtEpochEnd.every((p) => p > 0)).toBe(true);
     const unsent = readFileSync(`${root}/r/mlflow-unsent.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(unsent.some((u) => u.what === 'log metrics step 3')).toBe(true);
-    expect(warnings.some((w) => /MLflow: 0 calls sent, .* not sent \(kept in .*mlflow-unsent\.jsonl\)/.test(w))).toBe(true);
+    expect(warnings.some((w) => /MLflow: 0 calls sent, \d+ not sent \(kept in .*mlflow-unsent\.jsonl\); timeout: the server did not answer within 0\.3 s of the end of training/.test(w)), warnings.join('\n')).toBe(true);
     const local = await readRunFolder(`${root}/r`);
     expect(local.run['status']).toBe('finished');
     expect((local.run['mlflow'] as { unsent: number }).unsent).toBeGreaterThan(3);
@@ -193,5 +196,51 @@ describe('landscapeMonitor with MLflow', () => {
     const m2 = landscapeMonitor({ probe: d, runDir: root, runId: 'r2', budget: null, hessian: false, mlflow: down, mlflowCloseTimeoutMs: 500, warn: () => {} });
     await model().fit(d.x, d.y, { epochs: 2, batchSize: 8, callbacks: [m2], verbose: 0 });
     expect(readFileSync(`${root}/r2/mlflow-unsent.jsonl`, 'utf8')).toMatch(/log metrics step 2/);
+  });
+
+  it('a process whose MLflow server never answers exits right after training, not when the request times out', async () => {
+    server.stallMs = 30_000;
+    const script = `
+      import * as tf from '@tensorflow/tfjs';
+      import { landscapeMonitor, MlflowSink } from '${pathToFileURL(resolve('dist/src/index.js')).href}';
+      const x = tf.randomNormal([16, 4], 0, 1, 'float32', 1);
+      const y = tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0], 'int32'), 3).toFloat();
+      const model = tf.sequential({ layers: [tf.layers.dense({ units: 3, activation: 'softmax', inputShape: [4] })] });
+      model.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy' });
+      const sink = new MlflowSink({ trackingUri: '${uri}', timeoutMs: 20000 });
+      const monitor = landscapeMonitor({ probe: { x, y }, runDir: process.argv[1], runId: 'r', budget: null, hessian: false, sharpness: false, worker: false, finalSurfaces: false, report: false, mlflow: sink, mlflowCloseTimeoutMs: 500 });
+      await model.fit(x, y, { epochs: 2, batchSize: 8, callbacks: [monitor], verbose: 0 });
+      console.log('fit done ' + Date.now());
+    `;
+    const root = tmpPath('mlflow-exit');
+    await rm(root, { recursive: true, force: true });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, root], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const code = await new Promise<number | null>((done) => child.on('exit', done));
+    const exitedAt = Date.now();
+    expect(code, err).toBe(0);
+    const fitDone = Number(/fit done (\d+)/.exec(out)?.[1]);
+    expect(exitedAt - fitDone, err).toBeLessThan(3000); // before: held until the 20 s request timeout
+    expect(err).toMatch(/timeout: the server did not answer within 0\.5 s of the end of training/);
+    expect(readFileSync(`${root}/r/mlflow-unsent.jsonl`, 'utf8')).toMatch(/create run/);
+  }, 60_000);
+
+  it('MLFLOW_TRACKING_URI=file://… is said not to work, once, instead of being ignored', async () => {
+    const d = data();
+    const warnings: string[] = [];
+    const saved = process.env['MLFLOW_TRACKING_URI'];
+    process.env['MLFLOW_TRACKING_URI'] = 'file:///tmp/mlruns';
+    try {
+      const monitor = landscapeMonitor({ probe: d, runDir: tmpPath('mlflow-file'), runId: 'f', budget: null, hessian: false, sharpness: false, worker: false, finalSurfaces: false, report: false, warn: (w) => warnings.push(w) });
+      await model().fit(d.x, d.y, { epochs: 2, batchSize: 8, callbacks: [monitor], verbose: 0 });
+    } finally {
+      if (saved === undefined) delete process.env['MLFLOW_TRACKING_URI'];
+      else process.env['MLFLOW_TRACKING_URI'] = saved;
+    }
+    const said = warnings.filter((w) => /MLFLOW_TRACKING_URI=file:\/\/\/tmp\/mlruns is not an http\(s\) server.*nothing is sent for this run.*MLFLOW_TRACKING_URI=http:\/\/127\.0\.0\.1:5000/.test(w));
+    expect(said, warnings.join('\n')).toHaveLength(1);
   });
 });
