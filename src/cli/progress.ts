@@ -19,6 +19,10 @@ export function formatDuration(seconds: number): string {
  * @param isTTY redraw one line (true) or print lines (false)
  * @param now a clock in milliseconds (tests pass a fake one)
  * @param resumed points already done before this run (counted in `done`, not in points/s or the ETA)
+ *
+ * The rate is measured from the first point computed, not from the start: the first point carries
+ * the warm-up (workers starting, kernels compiling) and alone would promise "22m07s left" for a
+ * 7 s job, so the first report says it is still estimating.
  */
 export function progressReporter(
   label: string,
@@ -28,14 +32,20 @@ export function progressReporter(
   resumed = 0,
 ): (done: number, total: number) => void {
   const started = now();
+  let first: { t: number; done: number } | null = null;
   let lastDecile = -1;
   let lastDraw = -Infinity;
   return (done, total) => {
     const t = now();
-    const elapsed = (t - started) / 1000;
-    const rate = (done - resumed) / Math.max(elapsed, 1e-9);
-    const left = (total - done) / rate;
-    const text = `${label}: ${done}/${total} points, ${rate.toFixed(1)} points/s, ${formatDuration(left)} left`;
+    let text: string;
+    if (first === null && done < total) {
+      first = { t, done };
+      text = `${label}: ${done}/${total} points, estimating time left`;
+    } else {
+      const from = first ?? { t: started, done: resumed };
+      const rate = (done - from.done) / Math.max((t - from.t) / 1000, 1e-9);
+      text = `${label}: ${done}/${total} points, ${rate.toFixed(1)} points/s, ${formatDuration((total - done) / rate)} left`;
+    }
     if (isTTY) {
       if (done === total || t - lastDraw > 100) {
         const width = 24;
