@@ -30,15 +30,20 @@ const line = (label: string, data: readonly (number | null)[], color: string, yA
   borderWidth: 2,
   ...extra,
 });
+const BASE = { maintainAspectRatio: false, animation: false };
 const right = (title: string, extra: Record<string, unknown> = {}) => axis(title, { position: 'right', grid: { drawOnChartArea: false }, ...extra });
 
+/**
+ * Contour lines as line datasets, dark (low loss) to light (high), behind everything else. The
+ * first line of each level is in the legend, labelled with its loss: the legend is the colour key.
+ */
 function contourSets(levels: readonly ContourLevel[] | undefined): Record<string, unknown>[] {
   if (levels === undefined) return [];
   const n = levels.length;
   return levels.flatMap((l, k) => {
     const shade = Math.round(40 + (170 * k) / Math.max(1, n - 1));
     const color = `rgb(${shade},${shade},${Math.min(255, shade + 60)})`;
-    return l.lines.map((points) => ({
+    return l.lines.map((points, i) => ({
       label: `loss ${l.level.toPrecision(3)}`,
       data: points.map(([x, y]) => ({ x, y })),
       showLine: true,
@@ -47,9 +52,69 @@ function contourSets(levels: readonly ContourLevel[] | undefined): Record<string
       borderColor: color,
       backgroundColor: color,
       order: 10,
-      hideInLegend: true,
+      hideInLegend: i > 0,
     }));
   });
+}
+
+/** The 1-D slice: loss (and accuracy) along one filter-normalized direction. */
+export function sliceChart(slice: { x: readonly number[]; loss: readonly (number | null)[]; accuracy: readonly (number | null)[] | null }, base: Record<string, unknown> = BASE): ReportChart {
+  return {
+    id: 'slice',
+    config: {
+      type: 'line',
+      data: {
+        labels: slice.x.map((v) => v.toFixed(2)),
+        datasets: [line('probe loss', slice.loss, BLUE, 'y', { pointRadius: 0 }), ...(slice.accuracy !== null ? [line('probe accuracy', slice.accuracy, GREEN, 'y1', { pointRadius: 0 })] : [])],
+      },
+      options: { ...base, scales: { x: axis('α (filter-normalized units)', { ticks: { maxTicksLimit: 9 } }), y: axis('loss'), ...(slice.accuracy !== null ? { y1: right('accuracy (fraction)', { min: 0, max: 1 }) } : {}) } },
+    },
+  };
+}
+
+/** The 2-D contour plot of the loss around the weights, with the lowest grid point and the centre. */
+export function contourChart(contour: { levels: readonly ContourLevel[]; min: readonly [number, number] | null; range: number }, base: Record<string, unknown> = BASE, centre = 'final weights (0, 0)'): ReportChart {
+  const lim = contour.range;
+  return {
+    id: 'contour',
+    config: {
+      type: 'scatter',
+      data: {
+        datasets: [
+          ...contourSets(contour.levels),
+          ...(contour.min !== null ? [{ label: 'lowest grid point', data: [{ x: contour.min[0], y: contour.min[1] }], pointRadius: 6, pointStyle: 'star', borderColor: '#dc2626', backgroundColor: '#dc2626', order: -1 }] : []),
+          { label: centre, data: [{ x: 0, y: 0 }], pointRadius: 6, backgroundColor: GREEN, borderColor: GREEN, order: -1 },
+        ],
+      },
+      options: { ...base, scales: { x: axis('a: direction d1 (filter-normalized)', { min: -lim, max: lim }), y: axis('b: direction d2 (filter-normalized)', { min: -lim, max: lim }) } },
+    },
+  };
+}
+
+/** The |λmin/λmax| map over the plane as a heatmap of square points in five bands. */
+export function ratioChart(ratio: { x: readonly number[]; y: readonly number[]; ratio: readonly (readonly (number | null)[])[] }, base: Record<string, unknown> = BASE): ReportChart {
+  // A heatmap as square points: blue = convex (ratio near 0), red = as curved down as up (near 1).
+  const cells = ratio.x.flatMap((x, i) => ratio.y.map((y, j) => ({ x, y, v: ratio.ratio[i]?.[j] ?? null }))).filter((c) => c.v !== null);
+  const color = (v: number) => {
+    const t = Math.max(0, Math.min(1, v));
+    return `rgb(${Math.round(40 + 215 * t)},${Math.round(90 + 40 * (1 - Math.abs(2 * t - 1)))},${Math.round(230 - 200 * t)})`;
+  };
+  const lim = Math.max(...ratio.x.map(Math.abs));
+  const bands = [0, 0.1, 0.25, 0.5, 0.75, 1.01];
+  return {
+    id: 'ratio',
+    config: {
+      type: 'scatter',
+      data: {
+        datasets: bands.slice(0, -1).map((lo, k) => {
+          const hi = bands[k + 1] as number;
+          const inBand = cells.filter((c) => (c.v as number) >= lo && (c.v as number) < hi);
+          return { label: `|λmin/λmax| ${lo}–${Math.min(1, hi)}`, data: inBand.map((c) => ({ x: c.x, y: c.y })), pointStyle: 'rect', pointRadius: Math.max(4, Math.round(150 / ratio.x.length)), backgroundColor: color((lo + Math.min(1, hi)) / 2), borderWidth: 0 };
+        }),
+      },
+      options: { ...base, scales: { x: axis('a: direction d1 (filter-normalized)', { min: -lim * 1.1, max: lim * 1.1 }), y: axis('b: direction d2 (filter-normalized)', { min: -lim * 1.1, max: lim * 1.1 }) } },
+    },
+  };
 }
 
 /**
@@ -60,7 +125,7 @@ export function runCharts(d: RunReportData): ReportChart[] {
   const has = (key: string) => (d.series[key] ?? []).some((v) => v !== null);
   const labels = d.epochs.map((e) => (e < 0 ? 'init' : String(e + 1)));
   const epochX = axis('epoch (init = before training)');
-  const base = { maintainAspectRatio: false, animation: false };
+  const base = BASE;
   const charts: ReportChart[] = [];
   const s = d.series;
   if (has('loss')) {
@@ -133,8 +198,11 @@ export function runCharts(d: RunReportData): ReportChart[] {
           datasets: [
             ...contourSets(d.surfaces?.pca?.levels),
             { label: 'epochs', data: points, showLine: true, borderColor: BLUE, backgroundColor: BLUE, pointRadius: 4, borderWidth: 1.5 },
-            { label: 'final weights (0, 0)', data: [{ x: 0, y: 0 }], backgroundColor: GREEN, borderColor: GREEN, pointRadius: 7, pointStyle: 'star' },
-            { label: 'learning-rate drop', data: points.filter((p) => t.lrDrops.includes(p.epoch as number)), pointRadius: 9, borderColor: '#dc2626', backgroundColor: 'rgba(0,0,0,0)', borderWidth: 2 },
+            // The final weights are the origin of the PCA, where the last epoch also sits: drawn on top, larger.
+            { label: 'final weights (0, 0)', data: [{ x: 0, y: 0 }], backgroundColor: GREEN, borderColor: '#ffffff', borderWidth: 1.5, pointRadius: 11, pointStyle: 'star', order: -1 },
+            ...(t.lrDrops.length > 0
+              ? [{ label: 'learning-rate drop', data: points.filter((p) => t.lrDrops.includes(p.epoch as number)), pointRadius: 9, borderColor: '#dc2626', backgroundColor: 'rgba(0,0,0,0)', borderWidth: 2, order: -2 }]
+              : []),
           ],
         },
         options: {
@@ -156,62 +224,11 @@ export function runCharts(d: RunReportData): ReportChart[] {
     });
   }
   const slice = d.surfaces?.slice;
-  if (slice != null) {
-    charts.push({
-      id: 'slice',
-      config: {
-        type: 'line',
-        data: {
-          labels: slice.x.map((v) => v.toFixed(2)),
-          datasets: [line('probe loss', slice.loss, BLUE, 'y', { pointRadius: 0 }), line('probe accuracy', slice.accuracy ?? [], GREEN, 'y1', { pointRadius: 0 })],
-        },
-        options: { ...base, scales: { x: axis('α (filter-normalized units)', { ticks: { maxTicksLimit: 9 } }), y: axis('loss'), y1: right('accuracy (fraction)', { min: 0, max: 1 }) } },
-      },
-    });
-  }
+  if (slice != null) charts.push(sliceChart(slice, base));
   const contour = d.surfaces?.contour;
-  if (contour != null) {
-    const lim = contour.range;
-    charts.push({
-      id: 'contour',
-      config: {
-        type: 'scatter',
-        data: {
-          datasets: [
-            ...contourSets(contour.levels),
-            ...(contour.min !== null ? [{ label: 'lowest grid point', data: [{ x: contour.min[0], y: contour.min[1] }], pointRadius: 6, pointStyle: 'star', borderColor: '#dc2626', backgroundColor: '#dc2626' }] : []),
-            { label: 'final weights (0, 0)', data: [{ x: 0, y: 0 }], pointRadius: 6, backgroundColor: GREEN, borderColor: GREEN },
-          ],
-        },
-        options: { ...base, scales: { x: axis('a: direction d1 (filter-normalized)', { min: -lim, max: lim }), y: axis('b: direction d2 (filter-normalized)', { min: -lim, max: lim }) } },
-      },
-    });
-  }
+  if (contour != null) charts.push(contourChart(contour, base));
   const ratio = d.surfaces?.ratio;
-  if (ratio != null) {
-    // A heatmap as square points: blue = convex (ratio near 0), red = as curved down as up (near 1).
-    const cells = ratio.x.flatMap((x, i) => ratio.y.map((y, j) => ({ x, y, v: ratio.ratio[i]?.[j] ?? null }))).filter((c) => c.v !== null);
-    const color = (v: number) => {
-      const t = Math.max(0, Math.min(1, v));
-      return `rgb(${Math.round(40 + 215 * t)},${Math.round(90 + 40 * (1 - Math.abs(2 * t - 1)))},${Math.round(230 - 200 * t)})`;
-    };
-    const lim = Math.max(...ratio.x.map(Math.abs));
-    const bands = [0, 0.1, 0.25, 0.5, 0.75, 1.01];
-    charts.push({
-      id: 'ratio',
-      config: {
-        type: 'scatter',
-        data: {
-          datasets: bands.slice(0, -1).map((lo, k) => {
-            const hi = bands[k + 1] as number;
-            const inBand = cells.filter((c) => (c.v as number) >= lo && (c.v as number) < hi);
-            return { label: `|λmin/λmax| ${lo}–${Math.min(1, hi)}`, data: inBand.map((c) => ({ x: c.x, y: c.y })), pointStyle: 'rect', pointRadius: Math.max(4, Math.round(150 / ratio.x.length)), backgroundColor: color((lo + Math.min(1, hi)) / 2), borderWidth: 0 };
-          }),
-        },
-        options: { ...base, scales: { x: axis('a: direction d1 (filter-normalized)', { min: -lim * 1.1, max: lim * 1.1 }), y: axis('b: direction d2 (filter-normalized)', { min: -lim * 1.1, max: lim * 1.1 }) } },
-      },
-    });
-  }
+  if (ratio != null) charts.push(ratioChart(ratio, base));
   if (has('weight_norm')) {
     charts.push({
       id: 'weights',

@@ -10,7 +10,7 @@ import { chartJsSource } from '../../reports/chart-js-source.js';
 import { useBackend } from '../helpers/backend.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { runCli } from '../helpers/cli.js';
-import { tmpPath } from '../helpers/fixture.js';
+import { fixturePath, tmpPath } from '../helpers/fixture.js';
 import { EVIL, fitRun } from '../helpers/monitored-run.js';
 
 const root = tmpPath('report');
@@ -157,6 +157,53 @@ describe('run report in a real browser', () => {
     expect(seen.errors).toEqual([]);
     const paint = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? performance.getEntriesByType('navigation')[0]?.duration);
     expect(paint).toBeLessThan(1000);
+  });
+
+  it('landscope report surface.json draws a CLI surface, a 1-D slice and a ratio map: contour levels in the legend, no console error', async () => {
+    const common = ['--model', fixturePath('model/model.json'), '--x', fixturePath('data/x.npy'), '--y', fixturePath('data/y.npy'), '--seed', '3', '--backend', 'cpu'];
+    expect((await runCli(['surface', ...common, '--xrange=-1:1:11', '--yrange=-1:1:9', '--out', `${root}/plane.json`])).code).toBe(0);
+    expect((await runCli(['surface', ...common, '--xrange=-1:1:21', '--out', `${root}/line.json`])).code).toBe(0);
+    expect((await runCli(['hessian', ...common, '--xrange=-1:1:3', '--yrange=-1:1:3', '--out', `${root}/ratio.json`])).code).toBe(0);
+    const legend = () =>
+      page.evaluate(() => {
+        const canvas = document.querySelector('canvas') as HTMLCanvasElement;
+        const chart = (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { legend: { legendItems: { text: string }[] } } } }).Chart.getChart(canvas);
+        return chart.legend.legendItems.map((i) => i.text);
+      });
+    for (const [name, kind, chart] of [['plane', '2-D surface, 99 points', 'chart-contour'], ['line', '1-D slice, 21 points', 'chart-slice'], ['ratio', 'ratio map, 9 points', 'chart-ratio']] as const) {
+      const r = await runCli(['report', `${root}/${name}.json`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`report: ${kind}, \\d+ KiB -> .*${name}\\.html`));
+      const seen = await inspect(page, `${root}/${name}.html`, `${root}/${name}-page.png`);
+      expect(seen.errors).toEqual([]);
+      expect(seen.requests.every((u) => u.startsWith('file:'))).toBe(true);
+      expect(seen.canvases).toEqual([{ id: chart, drawn: expect.any(Number) }]);
+      expect(seen.canvases[0]?.drawn).toBeGreaterThan(2000);
+      if (name === 'plane') {
+        const items = await legend();
+        // Each level once, labelled: the legend is the colour key of the contour lines.
+        const levels = items.filter((t) => /^loss \d/.test(t));
+        expect(levels.length).toBeGreaterThanOrEqual(5);
+        expect(new Set(levels).size).toBe(levels.length);
+        expect(items).toContain('the weights (0, 0)');
+      }
+    }
+    writeFileSync(`${root}/not-a-surface.json`, JSON.stringify({ x: [0, 1], loss: 'high' }));
+    const bad = await runCli(['report', `${root}/not-a-surface.json`]);
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toMatch(/not-a-surface\.json has no 'loss' of 2 values for its 1-D axis; expected the JSON of 'landscope surface'/);
+  });
+
+  it('the PCA chart draws the final weights on top of the last epoch, and shows learning-rate drops only when the rate dropped', async () => {
+    const { runCharts } = await import('../../reports/run-charts.js');
+    const data = runReportData(await readRunFolder(`${root}/full`));
+    const config = runCharts(data).find((c) => c.id === 'trajectory')?.config as { data: { datasets: { label: string; order?: number }[] } };
+    const sets = config.data.datasets;
+    const final = sets.find((d) => d.label === 'final weights (0, 0)');
+    const epochs = sets.find((d) => d.label === 'epochs');
+    expect(final?.order).toBeLessThan(epochs?.order ?? 0); // lower order: drawn later, on top
+    expect(sets.some((d) => d.label === 'learning-rate drop')).toBe(data.trajectory?.lrDrops.length !== 0);
+    expect(data.trajectory?.lrDrops).toEqual([]); // a constant rate: no legend entry for drops
   });
 
   it('every user- or model-supplied string is escaped (run name, layer names, option values, errors)', () => {
