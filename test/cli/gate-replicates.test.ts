@@ -72,7 +72,7 @@ describe('the default gate on reruns of one script (issue 19: no flaky gate)', (
 
     const save = await runCli(['baseline', 'save', `${root}/rerun-b`, `${root}/rerun-c`, `${root}/rerun-d`, '--out', `${root}/replicates.json`]);
     expect(save.code, save.stderr).toBe(0);
-    expect(save.stdout).toMatch(/baseline: 3 replicate runs \(rerun-b, rerun-c, rerun-d\), epoch 5 \(mean of the last 3\)/);
+    expect(save.stdout).toMatch(/baseline: 3 replicate runs \(rerun-b, rerun-c, rerun-d\), epoch 6 \(mean of the last 3\)/);
     const baseline = JSON.parse(readFileSync(`${root}/replicates.json`, 'utf8'));
     expect(baseline.replicates.map((r: { dir: string }) => r.dir)).toEqual(['rerun-b', 'rerun-c', 'rerun-d']);
     expect(baseline.metrics.hessian_max.replicates).toHaveLength(3);

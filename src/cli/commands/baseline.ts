@@ -32,7 +32,8 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const dir = dirs.length === 1 ? dirs[0] : `${dirs.length} replicate runs (${(summary.replicates ?? []).map((r) => r.id ?? r.dir).join(', ')})`;
   await saveBaseline(out, summary);
   const known = Object.entries(summary.metrics).filter(([, m]) => m.status === 'ok').map(([k]) => k);
-  io.stdout(`baseline: ${dirs.length === 1 ? `run ${summary.run.id ?? dir}` : dir}, epoch ${summary.epoch}${last > 1 ? ` (mean of the last ${last})` : ''}, ${known.length} metrics (${known.join(', ')}) -> ${out}\n`);
+  // Epochs are numbered from 1 for people, as in the report and the progress lines (records keep Keras' 0-based index).
+  io.stdout(`baseline: ${dirs.length === 1 ? `run ${summary.run.id ?? dir}` : dir}, epoch ${summary.epoch + 1}${last > 1 ? ` (mean of the last ${last})` : ''}, ${known.length} metrics (${known.join(', ')}) -> ${out}\n`);
   return ExitCode.Ok;
 }
 
