@@ -1,6 +1,6 @@
 /**
  * What each number landscope computes costs, in forward passes (wasm, 256 real MNIST digits):
- * a forward pass (predict + loss), a gradient, and an exact HVP by the Dense R-operator engine and
+ * a forward pass (predict + loss), a gradient, and an exact HVP by the R-operator engine for layer chains and
  * by double backpropagation, side by side; and the forward's GFLOP/s against a bare matMul of the
  * first layer's size on the same backend.
  */

@@ -12,7 +12,7 @@ import type { LossFn } from './losses.js';
 import { resolveLoss } from './model-loss.js';
 import { modelWeights, type ModelWeight } from './model-weights.js';
 import type { Dataset } from './prepare-data.js';
-import { denseBatchHvp, denseHvpPlan, type DensePlan } from './dense-hvp.js';
+import { layerChainBatchHvp, layerChainPlan, type ChainPlan } from './layer-chain-hvp.js';
 import { SECOND_ORDER_UNSUPPORTED, withSecondOrderGradients } from './second-order-gradients.js';
 
 /** Which parameters the Hessian covers. */
@@ -34,8 +34,9 @@ export interface HvpOptions {
   /** Loss name or function. @default the model's compiled loss */
   readonly loss?: string | LossFn;
   /**
-   * `auto`: chains of Dense layers go through the R-operator engine (src/model/dense-hvp.ts),
-   * everything else through double backpropagation; `reference`: always double backpropagation.
+   * `auto`: chains of Dense, Conv2D and pooling layers go through the R-operator engine
+   * (src/model/layer-chain-hvp.ts), everything else through double backpropagation; `reference`:
+   * always double backpropagation.
    * @default 'auto'
    */
   readonly engine?: 'auto' | 'reference';
@@ -63,8 +64,8 @@ export interface HvpOperator {
    * @throws {RangeError} for a shard count that is not an integer from 1 to the sample count
    */
   readonly shardQuadratics: (v: ParamList, shards: number) => Promise<number[]>;
-  /** How products are computed: the Dense R-operator engine or double backpropagation. */
-  readonly engine: 'dense' | 'reference';
+  /** How products are computed: the R-operator engine for layer chains, or double backpropagation. */
+  readonly engine: 'chain' | 'reference';
 }
 
 /**
@@ -98,14 +99,14 @@ export function hvp(model: tf.LayersModel, data: Dataset, options: HvpOptions = 
     const n = Math.min(batchSize, total - start);
     batches.push({ x: data.x.slice(start, n), y: data.y.slice(start, n), weight: n / total });
   }
-  const plan = options.engine === 'reference' ? null : denseHvpPlan(model, loss.name);
-  const dense = plan === null ? null : denseEngine(plan, selected, classesOf(model));
-  return operator(dense ?? referenceEngine(model, loss.fn, selected), selected, batches);
+  const plan = options.engine === 'reference' ? null : layerChainPlan(model, loss.name);
+  const chain = plan === null ? null : chainEngine(plan, selected, classesOf(model));
+  return operator(chain ?? referenceEngine(model, loss.fn, selected), selected, batches);
 }
 
-/** One way of computing a batch's share of H v: the Dense engine or double backpropagation. */
+/** One way of computing a batch's share of H v: the R-operator engine or double backpropagation. */
 interface Engine {
-  readonly kind: 'dense' | 'reference';
+  readonly kind: 'chain' | 'reference';
   /** The batch's labels as the engine reads them (the caller disposes them if they differ from y). */
   readonly labels: (y: tf.Tensor) => tf.Tensor;
   /** weight · H_b v for one batch, in the selection's order (the caller owns the tensors); called inside `run`. */
@@ -237,26 +238,28 @@ function classesOf(model: tf.LayersModel): number {
 }
 
 /**
- * The Dense engine, or null when a layer's kernel is not among the selected parameters (a frozen
- * layer: the engine assumes every kernel moves).
+ * The R-operator engine, or null when a layer's kernel is not among the selected parameters (a
+ * frozen layer: the engine assumes every kernel moves).
  */
-function denseEngine(plan: DensePlan, selected: readonly ModelWeight[], classes: number): Engine | null {
+function chainEngine(plan: ChainPlan, selected: readonly ModelWeight[], classes: number): Engine | null {
   // ModelWeight.variable is the LayerVariable's own tf.Variable (`read()`).
   const index = new Map(selected.map((w, i) => [w.variable as unknown, i]));
-  const stepParts = plan.steps.map((s) => ({ kernel: index.get(s.kernel.read()), bias: s.bias === null ? undefined : index.get(s.bias.read()) }));
+  const stepParts = plan.weighted.map((s) => ({ kernel: index.get(s.kernel.read()), bias: s.bias === null ? undefined : index.get(s.bias.read()) }));
   if (stepParts.some((p) => p.kernel === undefined) || index.size !== stepParts.reduce((n, p) => n + 1 + (p.bias === undefined ? 0 : 1), 0)) return null;
+  const convolutional = plan.weighted.some((s) => s.kind === 'conv2d');
   return {
-    kind: 'dense',
+    kind: 'chain',
     // Labels as the loss sees them: class ids become one-hot rows.
     labels: (y) => (y.rank === 2 && y.shape[1] === classes ? y : tf.tidy(() => tf.oneHot(tf.cast(tf.reshape(y, [-1]), 'int32'), classes).toFloat())),
-    run: (fn) => fn(),
+    // Convolutions use landscope's input-gradient kernel where the backend's is slow (wasm).
+    run: convolutional ? withSecondOrderGradients : (fn) => fn(),
     part: async (x, y, v, weight) => {
       const directions = stepParts.map((p) => ({ kernel: v.tensors[p.kernel as number] as tf.Tensor, bias: p.bias === undefined ? null : (v.tensors[p.bias] as tf.Tensor) }));
       // The engine's parts come step by step (kernel, then bias where the layer has one).
-      const parts = denseBatchHvp(plan, x, y, directions, weight);
+      const parts = layerChainBatchHvp(plan, x, y, directions, weight);
       const out: tf.Tensor[] = new Array(selected.length);
       let j = 0;
-      plan.steps.forEach((s, l) => {
+      plan.weighted.forEach((s, l) => {
         const p = stepParts[l] as { kernel: number; bias: number | undefined };
         out[p.kernel] = parts[j++] as tf.Tensor;
         if (s.bias !== null) {

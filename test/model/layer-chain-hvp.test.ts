@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randomDirection } from '../../src/core/random-direction.js';
-import { denseHvpPlan } from '../../src/model/dense-hvp.js';
+import { layerChainPlan } from '../../src/model/layer-chain-hvp.js';
 import { hvp } from '../../src/model/hvp.js';
 import { BACKENDS, useBackend } from '../helpers/backend.js';
 import { relErr } from '../helpers/rel-err.js';
@@ -33,6 +33,54 @@ const cases: { name: string; build: () => tf.LayersModel; input: number[]; loss:
     params: 'kernels',
   },
   {
+    name: 'conv 3×3 same relu, 2×2 max pool, conv 3×3 valid tanh, Flatten, softmax',
+    build: () =>
+      tf.sequential({
+        layers: [
+          tf.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', activation: 'relu', inputShape: [8, 8, 2], ...init(60) }),
+          tf.layers.maxPooling2d({ poolSize: 2 }),
+          tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'tanh', ...init(61) }),
+          tf.layers.flatten(),
+          tf.layers.dense({ units: 3, activation: 'softmax', ...init(62) }),
+        ],
+      }),
+    input: [8, 8, 2],
+    loss: 'categoricalCrossentropy',
+    labels: 'onehot',
+  },
+  {
+    name: 'conv stride 2 sigmoid, 2×2 average pool (same, divisible), global average pool, sparse cross-entropy',
+    build: () =>
+      tf.sequential({
+        layers: [
+          tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'sigmoid', inputShape: [8, 8, 2], ...init(70) }),
+          tf.layers.averagePooling2d({ poolSize: 2, padding: 'same' }),
+          tf.layers.globalAveragePooling2d({}),
+          tf.layers.dense({ units: 3, activation: 'softmax', ...init(71) }),
+        ],
+      }),
+    input: [8, 8, 2],
+    loss: 'sparseCategoricalCrossentropy',
+    labels: 'ids',
+  },
+  {
+    name: 'conv without bias, max pool over an odd size (a row and a column left out), Dense relu, linear output, MSE',
+    build: () =>
+      tf.sequential({
+        layers: [
+          tf.layers.conv2d({ filters: 2, kernelSize: 3, useBias: false, inputShape: [7, 7, 1], ...init(80) }),
+          tf.layers.maxPooling2d({ poolSize: 2 }),
+          tf.layers.dropout({ rate: 0.3 }),
+          tf.layers.flatten(),
+          tf.layers.dense({ units: 5, activation: 'relu', ...init(81) }),
+          tf.layers.dense({ units: 2, ...init(82) }),
+        ],
+      }),
+    input: [7, 7, 1],
+    loss: 'meanSquaredError',
+    labels: 'targets',
+  },
+  {
     name: 'large weights: some probabilities clipped at 1 − 1e-7 (their terms are constant)',
     build: () => tf.sequential({ layers: [tf.layers.dense({ units: 8, activation: 'relu', inputShape: [5], ...init(50, 12) }), tf.layers.dense({ units: 3, activation: 'softmax', ...init(51, 12) })] }),
     input: [5],
@@ -42,14 +90,14 @@ const cases: { name: string; build: () => tf.LayersModel; input: number[]; loss:
 ];
 
 for (const backend of BACKENDS) {
-  describe(`the Dense R-operator engine on ${backend}`, () => {
+  describe(`the R-operator engine for layer chains on ${backend}`, () => {
     beforeAll(() => useBackend(backend));
 
     for (const c of cases) {
       it(`equals double backpropagation: ${c.name}`, async () => {
         const model = c.build();
         model.compile({ optimizer: 'sgd', loss: c.loss });
-        expect(denseHvpPlan(model, c.loss as never)).not.toBeNull();
+        expect(layerChainPlan(model, c.loss as never)).not.toBeNull();
         const n = 40;
         const x = tf.randomNormal([n, ...c.input], 0, 1, 'float32', 7);
         const ids = Array.from({ length: n }, (_, i) => (i * 7) % (model.outputs[0]?.shape[1] as number));
@@ -58,7 +106,7 @@ for (const backend of BACKENDS) {
         const fast = hvp(model, { x, y }, { batchSize: 16, params: c.params ?? 'all' });
         const reference = hvp(model, { x, y }, { batchSize: 16, params: c.params ?? 'all', engine: 'reference' });
         expect(fast.names).toEqual(reference.names);
-        expect([fast.engine, reference.engine]).toEqual(['dense', 'reference']);
+        expect([fast.engine, reference.engine]).toEqual(['chain', 'reference']);
         for (const seed of [3, 4]) {
           const v = randomDirection({ names: fast.names, shapes: fast.shapes }, seed);
           const a = await (await fast(v)).toFlat();
@@ -80,16 +128,24 @@ for (const backend of BACKENDS) {
 describe('what the engine does not take (double backpropagation does)', () => {
   beforeAll(() => useBackend('cpu'));
 
-  it('denseHvpPlan refuses other layers, activations, losses and frozen layers', () => {
+  it('layerChainPlan refuses other layers, activations, losses and frozen layers', () => {
     const mk = (layers: tf.layers.Layer[], loss = 'categoricalCrossentropy') => {
       const m = tf.sequential({ layers });
       m.compile({ optimizer: 'sgd', loss });
       return m;
     };
-    expect(denseHvpPlan(mk([tf.layers.dense({ units: 3, activation: 'elu', inputShape: [4] }), tf.layers.dense({ units: 2, activation: 'softmax' })]), 'categoricalCrossentropy')).toBeNull();
-    expect(denseHvpPlan(mk([tf.layers.conv1d({ filters: 2, kernelSize: 2, inputShape: [4, 1] }), tf.layers.flatten(), tf.layers.dense({ units: 2, activation: 'softmax' })]), 'categoricalCrossentropy')).toBeNull();
-    expect(denseHvpPlan(mk([tf.layers.dense({ units: 2, activation: 'sigmoid', inputShape: [4] })], 'binaryCrossentropy'), 'binaryCrossentropy')).toBeNull();
-    expect(denseHvpPlan(mk([tf.layers.dense({ units: 2, activation: 'softmax', inputShape: [4] })]), undefined)).toBeNull();
-    expect(denseHvpPlan(mk([tf.layers.dense({ units: 2, activation: 'softmax', inputShape: [4] })]), 'categoricalCrossentropy')).not.toBeNull();
+    expect(layerChainPlan(mk([tf.layers.dense({ units: 3, activation: 'elu', inputShape: [4] }), tf.layers.dense({ units: 2, activation: 'softmax' })]), 'categoricalCrossentropy')).toBeNull();
+    expect(layerChainPlan(mk([tf.layers.conv1d({ filters: 2, kernelSize: 2, inputShape: [4, 1] }), tf.layers.flatten(), tf.layers.dense({ units: 2, activation: 'softmax' })]), 'categoricalCrossentropy')).toBeNull();
+    expect(layerChainPlan(mk([tf.layers.dense({ units: 2, activation: 'sigmoid', inputShape: [4] })], 'binaryCrossentropy'), 'binaryCrossentropy')).toBeNull();
+    expect(layerChainPlan(mk([tf.layers.dense({ units: 2, activation: 'softmax', inputShape: [4] })]), undefined)).toBeNull();
+    expect(layerChainPlan(mk([tf.layers.dense({ units: 2, activation: 'softmax', inputShape: [4] })]), 'categoricalCrossentropy')).not.toBeNull();
+    const conv = (extra: Record<string, unknown>, pool?: tf.layers.Layer) =>
+      mk([tf.layers.conv2d({ filters: 2, kernelSize: 3, inputShape: [9, 9, 1], ...extra }), ...(pool ? [pool] : []), tf.layers.flatten(), tf.layers.dense({ units: 2, activation: 'softmax' })]);
+    expect(layerChainPlan(conv({}), 'categoricalCrossentropy')).not.toBeNull();
+    expect(layerChainPlan(conv({ dilationRate: 2 }), 'categoricalCrossentropy')).toBeNull();
+    expect(layerChainPlan(conv({ activation: 'elu' }), 'categoricalCrossentropy')).toBeNull();
+    expect(layerChainPlan(conv({}, tf.layers.maxPooling2d({ poolSize: 3, strides: 2 })), 'categoricalCrossentropy')).toBeNull(); // overlapping windows
+    expect(layerChainPlan(conv({}, tf.layers.maxPooling2d({ poolSize: 2, padding: 'same' })), 'categoricalCrossentropy')).toBeNull(); // 7 × 7: 'same' would pad
+    expect(layerChainPlan(mk([tf.layers.dense({ units: 3, inputShape: [4, 2] }), tf.layers.flatten(), tf.layers.dense({ units: 2, activation: 'softmax' })]), 'categoricalCrossentropy')).toBeNull(); // Dense on the last axis
   });
 });
