@@ -231,6 +231,7 @@ describe('landscapeMonitor with MLflow', () => {
   it('MLFLOW_TRACKING_URI=file://… is said not to work, once, instead of being ignored', async () => {
     const d = data();
     const warnings: string[] = [];
+    await rm(tmpPath('mlflow-file'), { recursive: true, force: true });
     const saved = process.env['MLFLOW_TRACKING_URI'];
     process.env['MLFLOW_TRACKING_URI'] = 'file:///tmp/mlruns';
     try {
