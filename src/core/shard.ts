@@ -26,8 +26,10 @@ export function parseShard(text: string, what = 'shard'): Shard {
 
 /**
  * The shard from a batch engine's environment: Kubernetes Indexed Jobs set JOB_COMPLETION_INDEX
- * (the count comes from `count`, the job's completions), Slurm arrays SLURM_ARRAY_TASK_ID and
- * SLURM_ARRAY_TASK_COUNT (less SLURM_ARRAY_TASK_MIN when the array does not start at 0).
+ * (the count comes from `count`, the job's completions), Slurm arrays SLURM_ARRAY_TASK_ID. With
+ * `count` given, a Slurm task id is the shard index out of `count` — so resubmitting one task
+ * (`sbatch --array=3`, an array of one) computes shard 3 again, not the whole grid; without it,
+ * the count is SLURM_ARRAY_TASK_COUNT and the index is counted from SLURM_ARRAY_TASK_MIN.
  * @returns the shard, or undefined when no engine variable is set
  * @throws {RangeError} when a variable is set but does not fit
  */
@@ -39,6 +41,7 @@ export function shardFromEnv(env: Readonly<Record<string, string | undefined>>, 
   }
   const id = env['SLURM_ARRAY_TASK_ID'];
   if (id !== undefined && id !== '') {
+    if (count !== undefined) return parseShard(`${id}/${count}`, 'SLURM_ARRAY_TASK_ID with --shard-count');
     const total = Number(env['SLURM_ARRAY_TASK_COUNT'] ?? count);
     const min = Number(env['SLURM_ARRAY_TASK_MIN'] ?? 0);
     return parseShard(`${Number(id) - min}/${total}`, 'SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT');

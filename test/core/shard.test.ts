@@ -19,5 +19,9 @@ describe('shards', () => {
     expect(shardFromEnv({ JOB_COMPLETION_INDEX: '2' }, 4)).toEqual({ index: 2, count: 4 });
     expect(() => shardFromEnv({ JOB_COMPLETION_INDEX: '2' })).toThrow(/give the number of shards/);
     expect(shardFromEnv({ SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_TASK_COUNT: '8', SLURM_ARRAY_TASK_MIN: '1' })).toEqual({ index: 4, count: 8 });
+    // A resubmitted task (an array of one) with the count given is its own shard, not the whole grid.
+    expect(shardFromEnv({ SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_COUNT: '1', SLURM_ARRAY_TASK_MIN: '3' }, 4)).toEqual({ index: 3, count: 4 });
+    expect(shardFromEnv({ SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_COUNT: '1', SLURM_ARRAY_TASK_MIN: '3' })).toEqual({ index: 0, count: 1 });
+    expect(() => shardFromEnv({ SLURM_ARRAY_TASK_ID: '4' }, 4)).toThrow(/SLURM_ARRAY_TASK_ID with --shard-count: '4\/4' is not i\/n/);
   });
 });
