@@ -17,6 +17,13 @@ describe('README', () => {
     expect(readFileSync(new URL('../.ci/run', import.meta.url), 'utf8')).toMatch(/^npm test$/m);
   });
 
+  it("the README's Slurm array is scripts/slurm-surface.sbatch, the file the Slurm test submits (no drift), and .ci/run runs that test", () => {
+    const shown = /A Slurm array — `scripts\/slurm-surface\.sbatch`[^\n]*\n\n```bash\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(shown).toBe(readFileSync(new URL('../scripts/slurm-surface.sbatch', import.meta.url), 'utf8'));
+    expect(readFileSync(new URL('../scripts/slurm-test.sh', import.meta.url), 'utf8')).toMatch(/sbatch --parsable --array=0-3 "\$ROOT\/scripts\/slurm-surface\.sbatch"/);
+    expect(readFileSync(new URL('../.ci/run', import.meta.url), 'utf8')).toMatch(/npm test\n[\s\S]*npm run test:slurm/);
+  });
+
   it('the README library example runs as written', async () => {
     await useBackend('cpu');
     const code = /```ts readme-example\n([\s\S]*?)```/.exec(readme)?.[1];
