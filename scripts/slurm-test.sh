@@ -3,8 +3,9 @@
 # machine (installed from Debian when missing), the README's array script (scripts/slurm-surface.sbatch)
 # on a 15×15 real-MNIST surface, one task requeued mid-way (it must resume its part file), merge
 # identical value for value to a single-process run, a task given another grid failing with
-# landscope's own error in its Slurm log, and merge reporting missing points (exit 3).
-# Everything it starts (munged, slurmctld, slurmd) is stopped when it exits, also on failure.
+# landscope's own error in its Slurm log, and merge reporting missing points (exit 3); accounting
+# (slurmdbd on a private MariaDB) so sacct shows the array. Everything it starts (munged, mariadbd,
+# slurmdbd, slurmctld, slurmd) is stopped when it exits, also on failure.
 # Needs root. Run: npm run test:slurm
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,10 +13,10 @@ ROOT=$PWD
 log() { printf '[slurm-test] %s\n' "$*"; }
 fail() { printf '[slurm-test] FAILED: %s\n' "$*" >&2; exit 1; }
 
-[ "$(id -u)" = 0 ] || fail "needs root (it starts munged, slurmctld and slurmd)"
-if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then
-  log "installing slurm-wlm and munge from Debian"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+[ "$(id -u)" = 0 ] || fail "needs root (it starts munged, mariadbd, slurmdbd, slurmctld and slurmd)"
+if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null || ! command -v slurmdbd >/dev/null || ! command -v mariadbd >/dev/null; then
+  log "installing slurm-wlm, slurmdbd, munge and mariadb-server from Debian"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm slurmdbd munge mariadb-server >/dev/null
 fi
 [ -f dist/src/cli/bin.js ] || npx tsc -p tsconfig.json
 
@@ -57,9 +58,9 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=1
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/filetxt
-JobCompLoc=$WORK/logs/jobcomp.txt
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
+AccountingStoragePort=16819
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 MpiDefault=none
@@ -83,7 +84,39 @@ for _ in $(seq 50); do [ -S "$MUNGE_SOCKET" ] && break; sleep 0.1; done
 [ -S "$MUNGE_SOCKET" ] || fail "munged did not start (see $WORK/logs/munged.log)"
 # Slurm's munge plugin reads the socket from AuthInfo.
 # (cred_expire also sets how long a requeued task waits before it may start again: 120 s by default.)
-sed -i "s#^AuthType=auth/munge#AuthType=auth/munge\nAuthInfo=socket=$MUNGE_SOCKET,cred_expire=10#" "$SLURM_CONF"
+# Clients reach slurmdbd through the socket named by AccountingStoragePass.
+sed -i "s#^AuthType=auth/munge#AuthType=auth/munge\nAuthInfo=socket=$MUNGE_SOCKET,cred_expire=10\nAccountingStoragePass=$MUNGE_SOCKET#" "$SLURM_CONF"
+
+# Accounting, so sacct can show the array: a private MariaDB (TCP on loopback) and slurmdbd.
+mkdir -p "$WORK/db"
+mariadb-install-db --user=root --datadir="$WORK/db/data" --auth-root-authentication-method=socket >"$WORK/logs/mariadb-install.log" 2>&1
+mariadbd --user=root --datadir="$WORK/db/data" --socket="$WORK/db/mysql.sock" --bind-address=127.0.0.1 --port=16830 \
+  --pid-file="$WORK/db/mariadb.pid" --log-error="$WORK/logs/mariadb.log" --skip-log-bin &
+PIDS+=($!)
+for _ in $(seq 100); do [ -S "$WORK/db/mysql.sock" ] && break; sleep 0.1; done
+[ -S "$WORK/db/mysql.sock" ] || fail "MariaDB did not start (see $WORK/logs/mariadb.log)"
+mariadb --socket="$WORK/db/mysql.sock" -uroot -e "CREATE DATABASE slurm_acct_db; CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY 'landscope'; GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';"
+cat >"$WORK/slurmdbd.conf" <<DBD
+AuthType=auth/munge
+AuthInfo=socket=$MUNGE_SOCKET
+DbdHost=localhost
+DbdPort=16819
+SlurmUser=root
+PidFile=$WORK/run/slurmdbd.pid
+LogFile=$WORK/logs/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=16830
+StorageUser=slurm
+StoragePass=landscope
+StorageLoc=slurm_acct_db
+DBD
+chmod 600 "$WORK/slurmdbd.conf"
+slurmdbd -D >"$WORK/logs/slurmdbd.out" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 50); do [ -f "$WORK/run/slurmdbd.pid" ] && sacctmgr -n list cluster >/dev/null 2>&1 && break; sleep 0.2; done
+sacctmgr -i add cluster landscope >/dev/null 2>&1 || true
+sacctmgr -n list cluster format=cluster | grep -q landscope || fail "slurmdbd is not answering (see $WORK/logs/slurmdbd.log)"
 
 slurmctld -D -f "$SLURM_CONF" >"$WORK/logs/slurmctld.out" 2>&1 &
 PIDS+=($!)
@@ -127,16 +160,16 @@ for _ in $(seq 1200); do
   sleep 0.25
 done
 [ -z "$(squeue -h -j "$jobid")" ] || fail "the array did not finish: $(squeue -j "$jobid")"
-log "the array's task runs (sacct needs slurmdbd, absent here: the job completion log, jobcomp/filetxt):"
-field() { grep -o "$1=[^ ]*" <<<"$2" | head -1; }
-while read -r line; do
-  state=$(field JobState "$line")
-  # The requeue ends a task's first run with the job back in PENDING: say what it was.
-  [ "$state" = JobState=PENDING ] && state="JobState=REQUEUED(first run, pending again)"
-  printf '  %s %s %s %s %s %s\n' "$(field JobId "$line")" "$(field ArrayTaskId "$line")" "$state" "$(field StartTime "$line")" "$(field EndTime "$line")" "$(field ExitCode "$line")"
-done < <(grep "ArrayJobId=${jobid} " "$WORK/logs/jobcomp.txt")
-completed=$(grep "ArrayJobId=${jobid} " "$WORK/logs/jobcomp.txt" | grep -c "JobState=COMPLETED")
+# Accounting reaches slurmdbd a moment after the jobs end.
+for _ in $(seq 100); do
+  [ "$(sacct -n -X -j "$jobid" -o State | grep -c COMPLETED)" -ge 4 ] && break
+  sleep 0.2
+done
+log "sacct for the array (task 0 ran twice: requeued, then completed):"
+sacct -j "$jobid" -D -X -o JobID,JobName%18,State,Start,End,Elapsed,ExitCode | sed 's/^/  /'
+completed=$(sacct -n -X -j "$jobid" -o State | grep -c COMPLETED)
 [ "$completed" = 4 ] || fail "$completed of 4 tasks COMPLETED"
+sacct -n -X -D -j "${jobid}_0" -o State | grep -q REQUEUED || fail "sacct does not show task 0's requeue"
 resume_log=$(ls logs/surface-"${jobid}"_0.log)
 grep -q "resuming: [0-9]* of 57 points already done" "$resume_log" || { cat "$resume_log" >&2; fail "task 0 did not resume its part file"; }
 log "task 0 after its requeue: $(grep -o 'surface: resuming: .*' "$resume_log" | head -1)"
@@ -154,7 +187,9 @@ node -e '
 bad=$(XRANGE=-1:1:13 sbatch --parsable --array=3 "$ROOT/scripts/slurm-surface.sbatch" --backend cpu)
 for _ in $(seq 600); do [ -z "$(squeue -h -j "$bad" 2>/dev/null)" ] && break; sleep 0.25; done
 grep -q "holds results of another job (it differs in: grid" logs/surface-"${bad}"_3.log || { cat logs/surface-"${bad}"_3.log >&2; fail "the mismatched task did not fail with landscope's error"; }
-grep "ArrayJobId=${bad} " "$WORK/logs/jobcomp.txt" | grep -q "JobState=FAILED" || fail "the mismatched task is not FAILED in the job log"
+for _ in $(seq 100); do sacct -n -X -j "$bad" -o State | grep -q FAILED && break; sleep 0.2; done
+sacct -n -X -j "$bad" -o State | grep -q FAILED || fail "sacct does not show the mismatched task FAILED"
+sacct -j "$bad" -X -o JobID,State,ExitCode | sed 's/^/  /'
 log "mismatched task ${bad}_3 FAILED: $(grep -o 'error: .*' logs/surface-"${bad}"_3.log | head -1 | cut -c1-140)…"
 
 # A missing shard: merge says which points are missing, exit 3.
