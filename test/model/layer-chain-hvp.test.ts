@@ -125,6 +125,38 @@ for (const backend of BACKENDS) {
   });
 }
 
+for (const backend of BACKENDS) {
+  describe(`max pooling ties on ${backend}`, () => {
+    beforeAll(() => useBackend(backend));
+
+    it('a window of equal values (a linear conv over a blank region: every output is the bias) routes R and the gradient to its first maximum, as TF.js does', async () => {
+      const model = tf.sequential({
+        layers: [
+          tf.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', inputShape: [6, 6, 1], ...init(90) }),
+          tf.layers.maxPooling2d({ poolSize: 2 }),
+          tf.layers.flatten(),
+          tf.layers.dense({ units: 3, activation: 'softmax', ...init(91) }),
+        ],
+      });
+      model.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy' });
+      // Images blank but for one pixel: most windows are exact ties at the bias value.
+      const n = 12;
+      const pixels = new Float32Array(n * 36);
+      for (let i = 0; i < n; i++) pixels[i * 36 + ((i * 7) % 36)] = 1;
+      const x = tf.tensor4d(pixels, [n, 6, 6, 1]);
+      const y = tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => i % 3), 'int32'), 3).toFloat();
+      const fast = hvp(model, { x, y }, { batchSize: 8 });
+      const reference = hvp(model, { x, y }, { batchSize: 8, engine: 'reference' });
+      expect(fast.engine).toBe('chain');
+      const v = randomDirection({ names: fast.names, shapes: fast.shapes }, 5);
+      expect(relErr(await (await fast(v)).toFlat(), await (await reference(v)).toFlat())).toBeLessThan(1e-5);
+      fast.dispose();
+      reference.dispose();
+      tf.dispose([x, y]);
+    });
+  });
+}
+
 describe('what the engine does not take (double backpropagation does)', () => {
   beforeAll(() => useBackend('cpu'));
 
