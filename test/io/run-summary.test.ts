@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { RunContents } from '../../src/io/run-folder.js';
-import { summarizeRun, summarizeRuns } from '../../src/io/run-summary.js';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { loadBaseline, summarizeRun, summarizeRuns } from '../../src/io/run-summary.js';
+import { tmpPath } from '../helpers/fixture.js';
 
 /** An epoch record as the monitor writes it; `hessian` and `sharpness` measured or budget-skipped. */
 function epoch(e: number, lambda: number | null, sharp: number[] | null): Record<string, unknown> {
@@ -56,5 +58,13 @@ describe('summarizeRun', () => {
     expect(s.metrics['hessian_max']).toEqual({ value: 2.25, status: 'ok', replicates: [1.5, 3] });
     expect(summarizeRuns([a, b], 2).metrics['hessian_max']).toEqual({ value: null, status: 'skipped' });
     expect(s.replicates).toHaveLength(2);
+  });
+
+  it('a baseline written before shards were paired (perDirection) still loads, its values as paired', async () => {
+    const dir = tmpPath('old-baseline');
+    mkdirSync(dir, { recursive: true });
+    const fingerprint = { weights: [], seed: 1, sharpness: { directions: 2, radius: 0.1 } };
+    writeFileSync(`${dir}/b.json`, JSON.stringify({ kind: 'landscope-baseline', schemaVersion: 1, last: 1, fingerprint, metrics: { fn_sharpness: { value: 0.2, status: 'ok', perDirection: [0.1, 0.3] } } }));
+    expect((await loadBaseline(`${dir}/b.json`)).metrics['fn_sharpness']).toEqual({ value: 0.2, status: 'ok', paired: [0.1, 0.3] });
   });
 });
