@@ -132,6 +132,8 @@ export class MeasurementCallback extends tf.Callback {
   private budgetSpent = 0;
   /** End-of-training analysis: waiting for the worker, final surfaces, the report. */
   private finalSeconds = 0;
+  /** Whether the worker's first measurement costs were said. */
+  private costsSaid = false;
   /** The measurement worker and its queue (null: everything runs on the training thread). */
   private offThread: OffThreadMeasurements<PendingJob> | null = null;
   /** Measurements the worker takes (while it is available). */
@@ -666,7 +668,29 @@ export class MeasurementCallback extends tf.Callback {
     }
     line['workerSeconds'] = seconds;
     job.record.waiting = false;
+    this.sayCosts(job, outcomes, seconds);
     void this.flush();
+  }
+
+  /**
+   * Once, when the worker has measured the first epoch of training: what each measurement costs
+   * against the epoch it measured, and whether the worker keeps up with training.
+   */
+  private sayCosts(job: PendingJob, outcomes: Record<string, WorkerOutcome>, seconds: number): void {
+    const trained = job.record.line['trainSeconds'];
+    if (this.costsSaid || job.epoch < 0 || typeof trained !== 'number' || !(trained > 0)) return;
+    this.costsSaid = true;
+    const parts = job.measurements.filter((m) => outcomes[m.name] !== undefined).map((m) => `${m.name} ${(outcomes[m.name] as WorkerOutcome).seconds.toFixed(2)} s`);
+    const every = this.options.every ?? 1;
+    const ratio = seconds / (trained * every);
+    this.progress(
+      `measurement costs on the worker: ${parts.join(', ')} per epoch, against ${trained.toFixed(2)} s of training per epoch: ` +
+        (ratio <= 1
+          ? 'it keeps up, every epoch is measured'
+          : this.budget === null
+            ? `it is ${ratio.toFixed(1)}× slower, and with budget: null training waits for it: every epoch is measured, each epoch taking about ${ratio.toFixed(1)}× as long`
+            : `it is ${ratio.toFixed(1)}× slower, so it will measure about 1 epoch in ${Math.ceil(ratio)}, each time the newest (the others recorded as skipped: 'behind')`),
+    );
   }
 
   /** The worker stopped while measuring an epoch: its measurements are errors; training goes on. */

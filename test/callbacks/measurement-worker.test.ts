@@ -89,6 +89,10 @@ describe('a new user on the pure-JS cpu backend', () => {
     expect(monitor.run && (await readRunFolder(monitor.run.dir)).run['worker']).toMatchObject({ backend: 'wasm' });
     expect(lines[0]).toMatch(/^landscapeMonitor: measuring every epoch: weights, trajectory on the training thread, sharpness, hessian on a wasm worker; budget none, end of training ≤ 25%; run folder .*cpu-warning/);
     expect(lines.at(-1)).toBe(`landscapeMonitor: report: ${monitor.run?.dir}/report.html`);
+    // Once the first epoch is measured, what it cost and whether the worker keeps up.
+    const costs = lines.filter((l) => /measurement costs on the worker/.test(l));
+    expect(costs).toHaveLength(1);
+    expect(costs[0]).toMatch(/^landscapeMonitor: measurement costs on the worker: sharpness \d+\.\d\d s, hessian \d+\.\d\d s per epoch, against \d+\.\d\d s of training per epoch: (it keeps up, every epoch is measured|it is \d+\.\d× slower, and with budget: null training waits for it: every epoch is measured)/);
   });
 });
 
