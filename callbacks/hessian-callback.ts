@@ -55,6 +55,8 @@ export class HessianMeasurement implements Measurement {
   private size = 0;
   /** Why the operator could not be built: reported by each measurement, so training goes on. */
   private beginError: unknown = null;
+  /** `settings.shards` with its default. */
+  private readonly shards: number;
   /** Measurements taken, to schedule the periodic cold start. */
   private taken = 0;
 
@@ -67,7 +69,7 @@ export class HessianMeasurement implements Measurement {
     if (!(Number.isInteger(probeSize) && probeSize >= 1)) throw new RangeError(`${what}: probeSize = ${probeSize} is not a positive integer`);
     const coldEvery = settings.coldEvery ?? 5;
     if (!(Number.isInteger(coldEvery) && coldEvery >= 1)) throw new RangeError(`${what}: coldEvery = ${coldEvery} is not a positive integer`);
-    const shards = settings.shards ?? 8;
+    const shards = (this.shards = settings.shards ?? 8);
     if (!(Number.isInteger(shards) && shards >= 0 && (shards === 0 || shards <= probeSize))) {
       throw new RangeError(`${what}: shards = ${shards} is not 0 or an integer from 1 to probeSize (${probeSize})`);
     }
@@ -105,7 +107,7 @@ export class HessianMeasurement implements Measurement {
       traceMethod: 'hutchinson',
       traceSamples: this.settings.traceSamples ?? 20,
       // A probe smaller than the shard count (a tiny test probe) gets one sample per shard.
-      shards: Math.min(this.settings.shards ?? 8, this.size),
+      shards: Math.min(this.shards, this.size),
     });
     for (const v of this.vectors) v.dispose();
     this.vectors = [...(result.vectors?.top ?? []), ...(result.vectors?.bottom ?? [])];

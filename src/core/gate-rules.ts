@@ -151,13 +151,13 @@ export function judgeRule(rule: Rule, baseline: MetricValue | undefined, current
   const pairs = pairsOf(baseline, current);
   const beyond = (lower: number, upper: number) => (rule.op === '<=' ? lower > rule.value : upper < rule.value);
   const show = rule.kind === 'relative' ? pct : fmt;
-  const judged = (change: number, interval: readonly [number, number] | null, bad: boolean, reason: string): Verdict => ({
+  const judged = (change: number, interval: readonly [number, number] | null, bad: boolean, reason: string, pairedBy: Verdict['pairedBy'] = pairs?.by ?? null): Verdict => ({
     rule,
     baseline: b,
     current: c,
     change,
     interval,
-    pairedBy: pairs?.by ?? null,
+    pairedBy,
     verdict: bad ? 'regression' : 'pass',
     fails: bad,
     reason,
@@ -169,11 +169,9 @@ export function judgeRule(rule: Rule, baseline: MetricValue | undefined, current
     const r = replicateLimit(replicates, { kind: rule.kind, op: rule.op, threshold: rule.value });
     const change = rule.kind === 'relative' ? c / r.mean - 1 : c - r.mean;
     const bad = rule.op === '<=' ? c > r.limit : c < r.limit;
-    const interval: [number, number] = [change + (r.interval[0] as number), change + (r.interval[1] as number)];
-    return {
-      ...judged(change, interval, bad, `change ${show(change)} from the mean of ${r.replicates} baseline runs (sd ${fmt(r.sd).replace('+', '')}): ${rule.metric} ${bad ? 'is' : 'is not'} ${rule.op === '<=' ? 'above' : 'below'} ${Number(r.limit.toPrecision(5))}, the threshold widened by the runs' spread (one-sided 95%)`),
-      pairedBy: 'replicates',
-    };
+    const interval: [number, number] = [change + r.interval[0], change + r.interval[1]];
+    const reason = `change ${show(change)} from the mean of ${r.replicates} baseline runs (sd ${fmt(r.sd).replace('+', '')}): ${rule.metric} ${bad ? 'is' : 'is not'} ${rule.op === '<=' ? 'above' : 'below'} ${Number(r.limit.toPrecision(5))}, the threshold widened by the runs' spread (one-sided 95%)`;
+    return judged(change, interval, bad, reason, 'replicates');
   }
   if (rule.kind === 'absolute-change') {
     if (pairs !== null) {
@@ -194,7 +192,7 @@ export function judgeRule(rule: Rule, baseline: MetricValue | undefined, current
   }
   const change = c / Math.abs(b) - Math.sign(b);
   const ok = within(change, rule.value);
-  return { ...judged(change, null, !ok, `change ${pct(change)} ${ok ? 'within' : 'beyond'} ${rule.op} ${pct(rule.value)}`), pairedBy: null };
+  return judged(change, null, !ok, `change ${pct(change)} ${ok ? 'within' : 'beyond'} ${rule.op} ${pct(rule.value)}`, null);
 }
 
 /** The values two summaries pair for a metric (see the file comment), or null when they pair nothing. */

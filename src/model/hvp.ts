@@ -197,29 +197,29 @@ function referenceEngine(model: tf.LayersModel, lossFn: LossFn, selected: readon
     labels: (y) => y,
     run: withSecondOrderGradients,
     part: async (x, y, v, weight) => {
-        if (!checked) {
-          const { kernelNames } = await tf.profile(() => tf.tidy(() => {
-            batchLoss(x, y);
-          }));
-          const bad = kernelNames.find((k) => SECOND_ORDER_UNSUPPORTED.includes(k));
-          if (bad !== undefined) throw unsupported(bad);
-          checked = true;
-        }
-        try {
-          return tf.tidy(() => {
-            const { grads } = tf.variableGrads(() => {
-              const inner = tf.variableGrads(() => batchLoss(x, y), variables).grads;
-              return tf.addN(variables.map((w, i) => tf.sum(tf.mul(inner[w.name] ?? tf.zerosLike(w), v.tensors[i] as tf.Tensor)))) as tf.Scalar;
-            }, variables);
-            return variables.map((w) => tf.mul(grads[w.name] ?? tf.zerosLike(w), weight));
-          });
-        } catch (e) {
-          const kernel = /gradient function not found for (\w+)/.exec((e as Error).message)?.[1];
-          if (kernel !== undefined) throw unsupported(kernel);
-          const missing = /Kernel '(\w+)' not registered for backend '(\w+)'/.exec((e as Error).message);
-          if (missing !== null) throw new LandscopeError('UNSUPPORTED_MODEL', `hvp: the model uses the TF.js kernel '${missing[1]}', which the ${missing[2]} backend does not have`);
-          throw e;
-        }
+      if (!checked) {
+        const { kernelNames } = await tf.profile(() => tf.tidy(() => {
+          batchLoss(x, y);
+        }));
+        const bad = kernelNames.find((k) => SECOND_ORDER_UNSUPPORTED.includes(k));
+        if (bad !== undefined) throw unsupported(bad);
+        checked = true;
+      }
+      try {
+        return tf.tidy(() => {
+          const { grads } = tf.variableGrads(() => {
+            const inner = tf.variableGrads(() => batchLoss(x, y), variables).grads;
+            return tf.addN(variables.map((w, i) => tf.sum(tf.mul(inner[w.name] ?? tf.zerosLike(w), v.tensors[i] as tf.Tensor)))) as tf.Scalar;
+          }, variables);
+          return variables.map((w) => tf.mul(grads[w.name] ?? tf.zerosLike(w), weight));
+        });
+      } catch (e) {
+        const kernel = /gradient function not found for (\w+)/.exec((e as Error).message)?.[1];
+        if (kernel !== undefined) throw unsupported(kernel);
+        const missing = /Kernel '(\w+)' not registered for backend '(\w+)'/.exec((e as Error).message);
+        if (missing !== null) throw new LandscopeError('UNSUPPORTED_MODEL', `hvp: the model uses the TF.js kernel '${missing[1]}', which the ${missing[2]} backend does not have`);
+        throw e;
+      }
     },
   };
 }

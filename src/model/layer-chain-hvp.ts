@@ -253,6 +253,7 @@ export function layerChainBatchHvp(plan: ChainPlan, x: tf.Tensor, y: tf.Tensor, 
     }
     // Backward: (g, R g) is the gradient with respect to a step's output and its R; at a weighted
     // step it becomes (δ, R δ) of the pre-activation, then the parts and the previous (g, R g).
+    // It stops at the first weighted step: nothing before it has weights.
     const out: tf.Tensor[][] = new Array(plan.weighted.length);
     let g: tf.Tensor | null = null;
     let rg: tf.Tensor | null = null;
@@ -260,7 +261,6 @@ export function layerChainBatchHvp(plan: ChainPlan, x: tf.Tensor, y: tf.Tensor, 
       const step = plan.steps[s] as ChainStep;
       const keep = saved[s] as Saved;
       if (step.kind === 'flatten' || step.kind === 'globalAvgPool' || step.kind === 'pool') {
-        if (s === 0) break; // nothing before it has weights
         const back = (t: tf.Tensor) => {
           if (step.kind === 'flatten') return tf.reshape(t, keep.a.shape);
           if (step.kind === 'globalAvgPool') {
@@ -280,17 +280,17 @@ export function layerChainBatchHvp(plan: ChainPlan, x: tf.Tensor, y: tf.Tensor, 
         rdelta = d1 === null ? (rg as tf.Tensor) : tf.mul(rg as tf.Tensor, d1);
         if (d2 !== null) rdelta = tf.add(rdelta, tf.mul(tf.mul(g, d2), keep.rz as tf.Tensor));
       }
-      const k2 = plan.weighted.indexOf(step);
+      k--; // the weighted steps, counted down from the forward pass's end
       const W = step.kernel.read();
-      const vk = v[k2] as { kernel: tf.Tensor; bias: tf.Tensor | null };
+      const vk = v[k] as { kernel: tf.Tensor; bias: tf.Tensor | null };
       const filterGrad = (input: tf.Tensor, dz: tf.Tensor) =>
         step.kind === 'dense'
           ? matMulTransposed(input, dz, true, false)
           : conv2dBackpropFilter(input as tf.Tensor4D, dz as tf.Tensor4D, { strides: step.strides, pad: step.padding, dataFormat: 'NHWC', filterShape: W.shape as [number, number, number, number] });
       let rgW = filterGrad(keep.a, rdelta);
       if (keep.ra !== null) rgW = tf.add(rgW, filterGrad(keep.ra, delta));
-      out[k2] = step.bias === null ? [rgW] : [rgW, tf.sum(rdelta, step.kind === 'dense' ? 0 : [0, 1, 2])];
-      if (s === 0 || plan.steps.slice(0, s).every((p) => p.kind !== 'dense' && p.kind !== 'conv2d')) break;
+      out[k] = step.bias === null ? [rgW] : [rgW, tf.sum(rdelta, step.kind === 'dense' ? 0 : [0, 1, 2])];
+      if (k === 0) break;
       const inputGrad = (dz: tf.Tensor, filter: tf.Tensor) =>
         step.kind === 'dense'
           ? matMulTransposed(dz, filter, false, true)
