@@ -12,7 +12,7 @@ import type { LossFn } from './losses.js';
 import { resolveLoss } from './model-loss.js';
 import { modelWeights, type ModelWeight } from './model-weights.js';
 import type { Dataset } from './prepare-data.js';
-import { layerChainBatchHvp, layerChainPlan, type ChainPlan } from './layer-chain-hvp.js';
+import { layerChainPlan, layerChainPrimal, layerChainTangent, type ChainPlan, type ChainPrimal } from './layer-chain-hvp.js';
 import { SECOND_ORDER_UNSUPPORTED, withSecondOrderGradients } from './second-order-gradients.js';
 
 /** Which parameters the Hessian covers. */
@@ -40,6 +40,13 @@ export interface HvpOptions {
    * @default 'auto'
    */
   readonly engine?: 'auto' | 'reference';
+  /**
+   * The R-operator engine keeps each batch's forward and backward pass (everything in H v that
+   * does not depend on v) between products at the same weights — Lanczos's tens of products —
+   * within this many bytes; batches beyond it recompute theirs. 0: keep nothing.
+   * @default PRIMAL_CACHE_BYTES (512 MiB)
+   */
+  readonly primalCacheBytes?: number;
 }
 
 /** `v ↦ H v` over a model's selected parameters, with what it needs to know about them. */
@@ -87,6 +94,8 @@ export function hvp(model: tf.LayersModel, data: Dataset, options: HvpOptions = 
     throw new RangeError(`hvp: params '${params}' is not one of ${PARAM_SELECTIONS.join(', ')}`);
   }
   const batchSize = options.batchSize ?? 256;
+  const cacheBytes = options.primalCacheBytes ?? PRIMAL_CACHE_BYTES;
+  if (!(cacheBytes >= 0)) throw new RangeError(`hvp: primalCacheBytes ${cacheBytes} is not a non-negative number of bytes`);
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`hvp: batchSize ${batchSize} is not a positive integer`);
   const loss = resolveLoss(model, options.loss);
   const selected: ModelWeight[] = modelWeights(model).filter((w) => w.trainable && (params === 'all' || w.variable.rank >= 2));
@@ -100,7 +109,7 @@ export function hvp(model: tf.LayersModel, data: Dataset, options: HvpOptions = 
     batches.push({ x: data.x.slice(start, n), y: data.y.slice(start, n), weight: n / total });
   }
   const plan = options.engine === 'reference' ? null : layerChainPlan(model, loss.name);
-  const chain = plan === null ? null : chainEngine(plan, selected, classesOf(model));
+  const chain = plan === null ? null : chainEngine(plan, selected, classesOf(model), cacheBytes);
   return operator(chain ?? referenceEngine(model, loss.fn, selected), selected, batches);
 }
 
@@ -109,8 +118,14 @@ interface Engine {
   readonly kind: 'chain' | 'reference';
   /** The batch's labels as the engine reads them (the caller disposes them if they differ from y). */
   readonly labels: (y: tf.Tensor) => tf.Tensor;
-  /** weight · H_b v for one batch, in the selection's order (the caller owns the tensors); called inside `run`. */
-  readonly part: (x: tf.Tensor, y: tf.Tensor, v: ParamList, weight: number) => Promise<tf.Tensor[]>;
+  /**
+   * weight · H_b v for one batch, in the selection's order (the caller owns the tensors); called
+   * inside `run`. `batch`: the operator's batch index, for an engine that keeps per-batch work
+   * between products at the same weights (undefined: a one-off slice).
+   */
+  readonly part: (x: tf.Tensor, y: tf.Tensor, v: ParamList, weight: number, batch?: number) => Promise<tf.Tensor[]>;
+  /** Frees what the engine keeps between products. */
+  readonly dispose: () => void;
   /** Runs a product's batches (the reference engine installs its gradients for them). */
   readonly run: <T>(fn: () => Promise<T>) => Promise<T>;
 }
@@ -127,7 +142,7 @@ function operator(engine: Engine, selected: readonly ModelWeight[], batches: rea
     checkDirection(v, names, shapes);
     const sum = await engine.run(async () => {
       let sum: tf.Tensor[] | undefined;
-      for (const [k, b] of batches.entries()) sum = accumulate(sum, await engine.part(b.x, labels[k] as tf.Tensor, v, b.weight));
+      for (const [k, b] of batches.entries()) sum = accumulate(sum, await engine.part(b.x, labels[k] as tf.Tensor, v, b.weight, k));
       return sum as tf.Tensor[];
     });
     count++;
@@ -181,6 +196,7 @@ function operator(engine: Engine, selected: readonly ModelWeight[], batches: rea
     current: () => new ParamList(selected.map((w) => ({ name: w.name, tensor: w.variable.clone() }))),
     shardQuadratics,
     dispose: () => {
+      engine.dispose();
       for (const [k, b] of batches.entries()) tf.dispose(labels[k] === b.y ? [b.x, b.y] : [b.x, b.y, labels[k] as tf.Tensor]);
     },
     engine: engine.kind,
@@ -196,6 +212,7 @@ function referenceEngine(model: tf.LayersModel, lossFn: LossFn, selected: readon
     kind: 'reference',
     labels: (y) => y,
     run: withSecondOrderGradients,
+    dispose: () => {},
     part: async (x, y, v, weight) => {
       if (!checked) {
         const { kernelNames } = await tf.profile(() => tf.tidy(() => {
@@ -241,22 +258,30 @@ function classesOf(model: tf.LayersModel): number {
  * The R-operator engine, or null when a layer's kernel is not among the selected parameters (a
  * frozen layer: the engine assumes every kernel moves).
  */
-function chainEngine(plan: ChainPlan, selected: readonly ModelWeight[], classes: number): Engine | null {
+function chainEngine(plan: ChainPlan, selected: readonly ModelWeight[], classes: number, cacheBytes: number): Engine | null {
   // ModelWeight.variable is the LayerVariable's own tf.Variable (`read()`).
   const index = new Map(selected.map((w, i) => [w.variable as unknown, i]));
   const stepParts = plan.weighted.map((s) => ({ kernel: index.get(s.kernel.read()), bias: s.bias === null ? undefined : index.get(s.bias.read()) }));
   if (stepParts.some((p) => p.kernel === undefined) || index.size !== stepParts.reduce((n, p) => n + 1 + (p.bias === undefined ? 0 : 1), 0)) return null;
   const convolutional = plan.weighted.some((s) => s.kind === 'conv2d');
+  const primals = primalCache(plan, cacheBytes);
   return {
+    dispose: primals.dispose,
     kind: 'chain',
     // Labels as the loss sees them: class ids become one-hot rows.
     labels: (y) => (y.rank === 2 && y.shape[1] === classes ? y : tf.tidy(() => tf.oneHot(tf.cast(tf.reshape(y, [-1]), 'int32'), classes).toFloat())),
     // Convolutions use landscope's input-gradient kernel where the backend's is slow (wasm).
     run: convolutional ? withSecondOrderGradients : (fn) => fn(),
-    part: async (x, y, v, weight) => {
+    part: async (x, y, v, weight, batch) => {
       const directions = stepParts.map((p) => ({ kernel: v.tensors[p.kernel as number] as tf.Tensor, bias: p.bias === undefined ? null : (v.tensors[p.bias] as tf.Tensor) }));
       // The engine's parts come step by step (kernel, then bias where the layer has one).
-      const parts = layerChainBatchHvp(plan, x, y, directions, weight);
+      const { primal, release } = primals.use(x, y, batch);
+      let parts: tf.Tensor[];
+      try {
+        parts = layerChainTangent(plan, primal, directions, weight);
+      } finally {
+        release();
+      }
       const out: tf.Tensor[] = new Array(selected.length);
       let j = 0;
       plan.weighted.forEach((s, l) => {
@@ -269,6 +294,45 @@ function chainEngine(plan: ChainPlan, selected: readonly ModelWeight[], classes:
         }
       });
       return out;
+    },
+  };
+}
+
+/** How many bytes of primal passes an operator keeps between products (beyond it, batches recompute theirs). */
+export const PRIMAL_CACHE_BYTES = 512 * 2 ** 20;
+
+/**
+ * Each batch's primal pass (`layerChainPrimal`), kept while the weights stay the same: a weight's
+ * tensor data changes identity whenever it is assigned (training steps, `setWeights`, a surface's
+ * points), so the kept pass is checked against the weights' current data before each use. Within
+ * `limit` bytes; batches beyond it (and one-off slices) compute theirs for each product.
+ */
+function primalCache(plan: ChainPlan, limit: number) {
+  const kept = new Map<number, { key: readonly object[]; primal: ChainPrimal }>();
+  let bytes = 0;
+  const weightsKey = () => plan.weighted.flatMap((s) => [s.kernel.read().dataId, ...(s.bias === null ? [] : [s.bias.read().dataId])]);
+  const drop = (batch: number) => {
+    const entry = kept.get(batch);
+    if (entry === undefined) return;
+    bytes -= entry.primal.bytes;
+    tf.dispose([...entry.primal.tensors]);
+    kept.delete(batch);
+  };
+  return {
+    /** The batch's primal pass; `release` after use (it frees a pass that is not kept). */
+    use: (x: tf.Tensor, y: tf.Tensor, batch: number | undefined): { primal: ChainPrimal; release: () => void } => {
+      const key = weightsKey();
+      const entry = batch === undefined ? undefined : kept.get(batch);
+      if (entry !== undefined && entry.key.every((id, i) => id === key[i])) return { primal: entry.primal, release: () => {} };
+      if (batch !== undefined) drop(batch);
+      const primal = layerChainPrimal(plan, x, y);
+      if (batch === undefined || bytes + primal.bytes > limit) return { primal, release: () => tf.dispose([...primal.tensors]) };
+      kept.set(batch, { key, primal });
+      bytes += primal.bytes;
+      return { primal, release: () => {} };
+    },
+    dispose: () => {
+      for (const batch of [...kept.keys()]) drop(batch);
     },
   };
 }

@@ -119,7 +119,7 @@ export function layerChainPlan(model: tf.LayersModel, loss: LossName | undefined
       padding: config['padding'] === 'same' ? 'same' : 'valid',
     });
   }
-  const weighted = steps.filter((s): s is WeightedStep => s.kind === 'dense' || s.kind === 'conv2d');
+  const weighted = steps.filter(isWeighted);
   // The loss reads the last layer's pre-activation: it must be a Dense layer, last in the chain.
   const last = steps.at(-1);
   if (last === undefined || last.kind !== 'dense' || weighted.slice(0, -1).some((s) => !HIDDEN.includes(s.activation))) return null;
@@ -129,6 +129,8 @@ export function layerChainPlan(model: tf.LayersModel, loss: LossName | undefined
 }
 
 const EPSILON = 1e-7;
+
+const isWeighted = (step: ChainStep): step is WeightedStep => step.kind === 'dense' || step.kind === 'conv2d';
 
 /** f(z), f'(z) and f''(z) of a hidden activation. */
 function derivatives(activation: Activation, z: tf.Tensor): { a: tf.Tensor; d1: tf.Tensor | null; d2: tf.Tensor | null } {
@@ -159,28 +161,259 @@ function windows(x: tf.Tensor, [kh, kw]: [number, number]): tf.Tensor {
   return tf.reshape(tf.transpose(tf.reshape(cropped, [n, ho, kh, wo, kw, c]), [0, 1, 3, 5, 2, 4]), [n, ho, wo, c, kh * kw]);
 }
 
-/** The inverse of `windows` for gradients: [n, Ho, Wo, C, kh·kw] → [n, H, W, C], zeros where no window reached. */
-function unwindows(x: tf.Tensor, [kh, kw]: [number, number], inShape: readonly number[]): tf.Tensor {
-  const [n, ho, wo, c] = x.shape as [number, number, number, number];
-  const full = tf.reshape(tf.transpose(tf.reshape(x, [n, ho, wo, c, kh, kw]), [0, 1, 4, 2, 5, 3]), [n, ho * kh, wo * kw, c]);
-  const [h, w] = [inShape[1] as number, inShape[2] as number];
-  return ho * kh === h && wo * kw === w ? full : tf.pad(full, [[0, 0], [0, h - ho * kh], [0, w - wo * kw], [0, 0]]);
+/**
+ * A max pool's selection at each window's first maximum (the one TF.js's gradient takes), in two
+ * layouts that let native kernels apply the pool's linear map M and its transpose:
+ * - `scaled`, the input's layout: kh·kw at the selected inputs, 0 elsewhere and beyond whole
+ *   windows, so M t = avgPool(t ⊙ scaled);
+ * - `spread`, [n, Ho, kh, Wo, kw, C]: 1 at the selected inputs, so Mᵀ g is g broadcast over each
+ *   window times `spread` (then padded with zeros beyond whole windows).
+ * Gathering windows instead costs a 6-D transpose per use; wasm's AvgPoolGrad is 3× slower than the broadcast.
+ */
+function firstMaxMasks(x: tf.Tensor, [kh, kw]: [number, number]): { scaled: tf.Tensor; spread: tf.Tensor } {
+  const [n, ho, wo, c] = [x.shape[0], Math.floor((x.shape[1] as number) / kh), Math.floor((x.shape[2] as number) / kw), x.shape[3]] as number[] as [number, number, number, number];
+  const oneHot = tf.cast(tf.oneHot(tf.argMax(windows(x, [kh, kw]), -1), kh * kw), 'float32');
+  const spread = tf.transpose(tf.reshape(oneHot, [n, ho, wo, c, kh, kw]), [0, 1, 4, 2, 5, 3]);
+  return { scaled: padToInput(tf.reshape(tf.mul(spread, kh * kw), [n, ho * kh, wo * kw, c]), x.shape), spread };
 }
 
-/** What the forward pass keeps of a step for the backward pass. */
-interface Saved {
-  readonly a: tf.Tensor;
-  readonly ra: tf.Tensor | null;
-  /** Weighted steps: R z and f', f'' at z. */
-  readonly rz?: tf.Tensor;
-  readonly d1?: tf.Tensor | null;
-  readonly d2?: tf.Tensor | null;
-  /** Pools: each window's weights (one-hot of the first maximum, or 1/(kh·kw)). */
-  readonly mask?: tf.Tensor;
+/** Zeros after the last whole window: [n, Ho·kh, Wo·kw, C] → the input's [n, H, W, C]. */
+function padToInput(t: tf.Tensor, inShape: readonly number[]): tf.Tensor {
+  const [h, w] = [inShape[1] as number, inShape[2] as number];
+  const [th, tw] = [t.shape[1] as number, t.shape[2] as number];
+  return th === h && tw === w ? t : tf.pad(t, [[0, 0], [0, h - th], [0, w - tw], [0, 0]]);
 }
 
 /**
- * H v of the mean loss over one batch, times `weight`, for every kernel and bias of the chain.
+ * The transpose of a non-overlapping pool, Mᵀ g: g broadcast over each window, times `spread`
+ * (max pools) or 1/(kh·kw) (average pools); 0 beyond whole windows.
+ */
+function poolTranspose(g: tf.Tensor, [kh, kw]: [number, number], spread: tf.Tensor | null, inShape: readonly number[]): tf.Tensor {
+  const [n, ho, wo, c] = g.shape as [number, number, number, number];
+  const g6 = tf.reshape(g, [n, ho, 1, wo, 1, c]);
+  const each = spread === null ? tf.mul(g6, tf.fill([1, 1, kh, 1, kw, 1], 1 / (kh * kw))) : tf.mul(g6, spread);
+  return padToInput(tf.reshape(each, [n, ho * kh, wo * kw, c]), inShape);
+}
+
+/** What one step keeps of a batch's pass at the current weights: nothing in it depends on v. */
+interface PrimalStep {
+  /** The step's input shape. */
+  readonly shape: readonly number[];
+  /** Weighted steps: the step's input (for a ∗ V and the filter gradients). */
+  readonly a?: tf.Tensor;
+  /** Weighted hidden steps: f'(z) (null: linear) and g ⊙ f''(z) (null where f'' = 0). */
+  readonly d1?: tf.Tensor | null;
+  readonly gd2?: tf.Tensor | null;
+  /** Weighted steps: δ, the mean loss's gradient with respect to the pre-activation. */
+  readonly delta?: tf.Tensor;
+  /** Max pools: `firstMaxMasks` (average pools: none). */
+  readonly mask?: tf.Tensor;
+  readonly spread?: tf.Tensor;
+}
+
+/**
+ * A batch's forward and backward pass at the current weights: everything H v needs that does not
+ * depend on v. Lanczos computes tens of products at one point; with this kept, each product is
+ * only the R-passes (about 3/4 of the work of a product from scratch, and none of the pools'
+ * window gathering). Dispose it when the weights change.
+ */
+export interface ChainPrimal {
+  readonly n: number;
+  readonly steps: readonly PrimalStep[];
+  /** Cross-entropy output: p and p · Σ(y ⊙ m) / n, for R δ = q ⊙ (R z − Σ p ⊙ R z). */
+  readonly p: tf.Tensor | null;
+  readonly q: tf.Tensor | null;
+  /** The tensors it holds and their size in bytes. */
+  readonly tensors: readonly tf.Tensor[];
+  readonly bytes: number;
+}
+
+/**
+ * The v-independent part of H v of the mean loss over one batch (see `ChainPrimal`).
+ * @param x the batch's inputs
+ * @param y one-hot labels (cross-entropy) or targets (MSE), [n, C]
+ * @returns the primal pass; the caller disposes `tensors`
+ */
+export function layerChainPrimal(plan: ChainPlan, x: tf.Tensor, y: tf.Tensor): ChainPrimal {
+  const n = x.shape[0] as number;
+  const steps: PrimalStep[] = new Array(plan.steps.length);
+  let p: tf.Tensor | null = null;
+  let q: tf.Tensor | null = null;
+  const kept: tf.Tensor[] = [];
+  const keep = <T extends tf.Tensor | null | undefined>(t: T): T => {
+    // The batch's own input stays the caller's.
+    if (t !== null && t !== undefined && t !== x && !kept.includes(t)) kept.push(tf.keep(t));
+    return t;
+  };
+  tf.tidy(() => {
+    let a = x;
+    let z: tf.Tensor = x;
+    const d2s: (tf.Tensor | null)[] = [];
+    for (const [s, step] of plan.steps.entries()) {
+      if (step.kind === 'flatten' || step.kind === 'globalAvgPool') {
+        steps[s] = { shape: a.shape };
+        a = step.kind === 'flatten' ? tf.reshape(a, [n, -1]) : tf.mean(a, [1, 2]);
+        continue;
+      }
+      if (step.kind === 'pool') {
+        if (step.mode === 'max') {
+          const { scaled, spread } = firstMaxMasks(a, step.size);
+          steps[s] = { shape: a.shape, mask: keep(scaled), spread: keep(spread) };
+        } else steps[s] = { shape: a.shape };
+        a = step.mode === 'max' ? tf.maxPool(a as tf.Tensor4D, step.size, step.size, 'valid') : tf.avgPool(a as tf.Tensor4D, step.size, step.size, 'valid');
+        continue;
+      }
+      z = linearMap(step, a, step.kernel.read(), step.bias === null ? null : step.bias.read());
+      if (s === plan.steps.length - 1) {
+        steps[s] = { shape: a.shape, a: keep(a) };
+        break;
+      }
+      const { a: next, d1, d2 } = derivatives(step.activation as Activation, z);
+      steps[s] = { shape: a.shape, a: keep(a), d1: keep(d1) };
+      d2s[s] = d2;
+      a = next;
+    }
+    // Output: δ of the last layer's pre-activation, per sample, over n.
+    let delta: tf.Tensor;
+    if (plan.loss === 'crossentropy') {
+      const probabilities = tf.softmax(z);
+      const mask = tf.cast(tf.logicalAnd(tf.greaterEqual(probabilities, EPSILON), tf.lessEqual(probabilities, 1 - EPSILON)), 'float32');
+      const ym = tf.mul(y, mask);
+      const sm = tf.sum(ym, -1, true);
+      delta = tf.div(tf.sub(tf.mul(probabilities, sm), ym), n);
+      p = keep(probabilities);
+      q = keep(tf.div(tf.mul(probabilities, sm), n));
+    } else {
+      delta = tf.div(tf.mul(tf.sub(z, y), 2), n * (z.shape[1] as number));
+    }
+    // Backward: g is the gradient with respect to a step's output; it stops at the first weighted step.
+    let g: tf.Tensor | null = null;
+    let first = true;
+    for (let s = plan.steps.length - 1; s >= 0; s--) {
+      const step = plan.steps[s] as ChainStep;
+      const saved = steps[s] as PrimalStep;
+      if (!isWeighted(step)) {
+        g = shapeBackward(step, saved, n, g as tf.Tensor);
+        continue;
+      }
+      if (!first) {
+        const d2 = d2s[s] ?? null;
+        delta = saved.d1 === null || saved.d1 === undefined ? (g as tf.Tensor) : tf.mul(g as tf.Tensor, saved.d1);
+        steps[s] = { ...saved, gd2: d2 === null ? null : keep(tf.mul(g as tf.Tensor, d2)) };
+      }
+      first = false;
+      steps[s] = { ...(steps[s] as PrimalStep), delta: keep(delta) };
+      if (s === plan.steps.findIndex(isWeighted)) break;
+      g = inputGradient(step, delta, step.kernel.read(), saved.shape);
+    }
+  });
+  return { n, steps, p, q, tensors: kept, bytes: kept.reduce((b, t) => b + t.size * 4, 0) };
+}
+
+/** A step without weights, backward: the gradient with respect to its input from the one with respect to its output. */
+function shapeBackward(step: ShapeStep, saved: PrimalStep, n: number, g: tf.Tensor): tf.Tensor {
+  if (step.kind === 'flatten') return tf.reshape(g, [...saved.shape]);
+  if (step.kind === 'globalAvgPool') {
+    const [, h, w] = saved.shape as number[];
+    return tf.mul(tf.broadcastTo(tf.reshape(g, [n, 1, 1, -1]), [...saved.shape]), 1 / ((h as number) * (w as number)));
+  }
+  return poolTranspose(g, step.size, saved.spread ?? null, saved.shape);
+}
+
+/**
+ * a ∗ W + b, the bias added by the matMul or convolution kernel itself (wasm's broadcast add of a
+ * bias costs as much as the convolution).
+ */
+function linearMap(step: WeightedStep, a: tf.Tensor, filter: tf.Tensor, bias: tf.Tensor | null): tf.Tensor {
+  const b = bias ?? undefined;
+  return step.kind === 'dense'
+    ? tf.fused.matMul({ a: a as tf.Tensor2D, b: filter as tf.Tensor2D, bias: b })
+    : tf.fused.conv2d({ x: a as tf.Tensor4D, filter: filter as tf.Tensor4D, strides: step.strides, pad: step.padding, bias: b });
+}
+
+/** A weighted step's input gradient: δ Wᵀ, or the convolution's transpose. */
+function inputGradient(step: WeightedStep, dz: tf.Tensor, filter: tf.Tensor, inShape: readonly number[]): tf.Tensor {
+  return step.kind === 'dense'
+    ? matMulTransposed(dz, filter, false, true)
+    : tf.conv2dTranspose(dz as tf.Tensor4D, filter as tf.Tensor4D, inShape as [number, number, number, number], step.strides, step.padding);
+}
+
+/** A weighted step's kernel gradient: aᵀ δ, or the convolution's filter gradient. */
+function kernelGradient(step: WeightedStep, input: tf.Tensor, dz: tf.Tensor): tf.Tensor {
+  return step.kind === 'dense'
+    ? matMulTransposed(input, dz, true, false)
+    : conv2dBackpropFilter(input as tf.Tensor4D, dz as tf.Tensor4D, { strides: step.strides, pad: step.padding, dataFormat: 'NHWC', filterShape: step.kernel.shape as [number, number, number, number] });
+}
+
+/**
+ * H v of the mean loss over one batch, times `weight`, from the batch's primal pass: the R
+ * forward pass and the R backward pass only.
+ * @param v the direction: per weighted step, the kernel's and the bias's parts (bias null: zero)
+ * @returns the product's parts, weighted step by step: the kernel's, then the bias's when the layer
+ * has one (the caller owns them)
+ */
+export function layerChainTangent(plan: ChainPlan, primal: ChainPrimal, v: readonly { kernel: tf.Tensor; bias: tf.Tensor | null }[], weight: number): tf.Tensor[] {
+  return tf.tidy(() => {
+    const n = primal.n;
+    const ras: (tf.Tensor | null)[] = new Array(plan.steps.length);
+    const rzs: tf.Tensor[] = new Array(plan.steps.length);
+    let ra: tf.Tensor | null = null;
+    let rz: tf.Tensor | null = null;
+    let k = 0; // index of the weighted step
+    for (const [s, step] of plan.steps.entries()) {
+      const saved = primal.steps[s] as PrimalStep;
+      if (step.kind === 'flatten') ra = ra === null ? null : tf.reshape(ra, [n, -1]);
+      else if (step.kind === 'globalAvgPool') ra = ra === null ? null : tf.mean(ra, [1, 2]);
+      else if (step.kind === 'pool') {
+        const input: tf.Tensor | null = ra === null || saved.mask === undefined ? ra : tf.mul(ra, saved.mask);
+        ra = input === null ? null : tf.avgPool(input as tf.Tensor4D, step.size, step.size, 'valid');
+      } else {
+        const vk = v[k++] as { kernel: tf.Tensor; bias: tf.Tensor | null };
+        rz = linearMap(step, saved.a as tf.Tensor, vk.kernel, vk.bias);
+        if (ra !== null) rz = tf.add(rz, linearMap(step, ra, step.kernel.read(), null));
+        ras[s] = ra;
+        rzs[s] = rz;
+        ra = saved.d1 === null || saved.d1 === undefined ? rz : tf.mul(saved.d1, rz);
+      }
+    }
+    // Output: R δ of the last layer's pre-activation.
+    const last = rz as tf.Tensor;
+    let rdelta =
+      plan.loss === 'crossentropy'
+        ? tf.mul(primal.q as tf.Tensor, tf.sub(last, tf.sum(tf.mul(primal.p as tf.Tensor, last), -1, true)))
+        : tf.div(tf.mul(last, 2), n * (last.shape[1] as number));
+    // Backward: R g, the R of the gradient with respect to a step's output.
+    const out: tf.Tensor[][] = new Array(plan.weighted.length);
+    let rg: tf.Tensor | null = null;
+    for (let s = plan.steps.length - 1; s >= 0; s--) {
+      const step = plan.steps[s] as ChainStep;
+      const saved = primal.steps[s] as PrimalStep;
+      if (!isWeighted(step)) {
+        rg = shapeBackward(step, saved, n, rg as tf.Tensor);
+        continue;
+      }
+      if (rg !== null) {
+        // A hidden layer: R δ = R g ⊙ f'(z) + g ⊙ f''(z) ⊙ R z.
+        rdelta = saved.d1 === null || saved.d1 === undefined ? rg : tf.mul(rg, saved.d1);
+        if (saved.gd2 !== null && saved.gd2 !== undefined) rdelta = tf.add(rdelta, tf.mul(saved.gd2, rzs[s] as tf.Tensor));
+      }
+      k--; // the weighted steps, counted down from the forward pass's end
+      const vk = v[k] as { kernel: tf.Tensor; bias: tf.Tensor | null };
+      const input = ras[s] ?? null;
+      let rgW = kernelGradient(step, saved.a as tf.Tensor, rdelta);
+      if (input !== null) rgW = tf.add(rgW, kernelGradient(step, input, saved.delta as tf.Tensor));
+      const parts = step.bias === null ? [rgW] : [rgW, tf.sum(rdelta, step.kind === 'dense' ? 0 : [0, 1, 2])];
+      out[k] = weight === 1 ? parts : parts.map((t) => tf.mul(t, weight));
+      if (k === 0) break;
+      rg = tf.add(inputGradient(step, rdelta, step.kernel.read(), saved.shape), inputGradient(step, saved.delta as tf.Tensor, vk.kernel, saved.shape));
+    }
+    return out.flat();
+  });
+}
+
+/**
+ * H v of the mean loss over one batch, times `weight`, for every kernel and bias of the chain: the
+ * primal pass and the R-passes in one (`layerChainPrimal`, then `layerChainTangent`).
  * @param x the batch's inputs
  * @param y one-hot labels (cross-entropy) or targets (MSE), [n, C]
  * @param v the direction: per weighted step, the kernel's and the bias's parts (bias null: zero)
@@ -188,116 +421,10 @@ interface Saved {
  * has one (the caller owns them)
  */
 export function layerChainBatchHvp(plan: ChainPlan, x: tf.Tensor, y: tf.Tensor, v: readonly { kernel: tf.Tensor; bias: tf.Tensor | null }[], weight: number): tf.Tensor[] {
-  return tf.tidy(() => {
-    const n = x.shape[0] as number;
-    const saved: Saved[] = [];
-    let a = x;
-    let ra: tf.Tensor | null = null;
-    let z: tf.Tensor = x;
-    let rz: tf.Tensor = x;
-    let k = 0; // index of the weighted step
-    for (const [s, step] of plan.steps.entries()) {
-      if (step.kind === 'flatten') {
-        saved.push({ a, ra });
-        a = tf.reshape(a, [n, -1]);
-        ra = ra === null ? null : tf.reshape(ra, [n, -1]);
-        continue;
-      }
-      if (step.kind === 'globalAvgPool') {
-        saved.push({ a, ra });
-        a = tf.mean(a, [1, 2]);
-        ra = ra === null ? null : tf.mean(ra, [1, 2]);
-        continue;
-      }
-      if (step.kind === 'pool') {
-        const win = windows(a, step.size);
-        const mask = step.mode === 'max' ? tf.oneHot(tf.argMax(win, -1), step.size[0] * step.size[1]).toFloat() : tf.fill(win.shape, 1 / (step.size[0] * step.size[1]));
-        saved.push({ a, ra, mask });
-        a = tf.sum(tf.mul(win, mask), -1);
-        ra = ra === null ? null : tf.sum(tf.mul(windows(ra, step.size), mask), -1);
-        continue;
-      }
-      const W = step.kernel.read();
-      const vk = v[k++] as { kernel: tf.Tensor; bias: tf.Tensor | null };
-      const apply = (input: tf.Tensor, filter: tf.Tensor) =>
-        step.kind === 'dense' ? tf.matMul(input, filter) : tf.conv2d(input as tf.Tensor4D, filter as tf.Tensor4D, step.strides, step.padding);
-      z = step.bias === null ? apply(a, W) : tf.add(apply(a, W), step.bias.read());
-      rz = apply(a, vk.kernel);
-      if (ra !== null) rz = tf.add(rz, apply(ra, W));
-      if (vk.bias !== null) rz = tf.add(rz, vk.bias);
-      if (s === plan.steps.length - 1) {
-        saved.push({ a, ra, rz });
-        break;
-      }
-      const { a: next, d1, d2 } = derivatives(step.activation as Activation, z);
-      saved.push({ a, ra, rz, d1, d2 });
-      a = next;
-      ra = d1 === null ? rz : tf.mul(d1, rz);
-    }
-    // Output: δ and R δ of the last layer's pre-activation, per sample, scaled by weight / n.
-    const scale = weight / n;
-    let delta: tf.Tensor;
-    let rdelta: tf.Tensor;
-    if (plan.loss === 'crossentropy') {
-      const p = tf.softmax(z);
-      const mask = tf.cast(tf.logicalAnd(tf.greaterEqual(p, EPSILON), tf.lessEqual(p, 1 - EPSILON)), 'float32');
-      const ym = tf.mul(y, mask);
-      const sm = tf.sum(ym, -1, true);
-      delta = tf.mul(tf.sub(tf.mul(p, sm), ym), scale);
-      const rp = tf.mul(p, tf.sub(rz, tf.sum(tf.mul(p, rz), -1, true)));
-      rdelta = tf.mul(tf.mul(rp, sm), scale);
-    } else {
-      const c = z.shape[1] as number;
-      delta = tf.mul(tf.sub(z, y), (2 * scale) / c);
-      rdelta = tf.mul(rz, (2 * scale) / c);
-    }
-    // Backward: (g, R g) is the gradient with respect to a step's output and its R; at a weighted
-    // step it becomes (δ, R δ) of the pre-activation, then the parts and the previous (g, R g).
-    // It stops at the first weighted step: nothing before it has weights.
-    const out: tf.Tensor[][] = new Array(plan.weighted.length);
-    let g: tf.Tensor | null = null;
-    let rg: tf.Tensor | null = null;
-    for (let s = plan.steps.length - 1; s >= 0; s--) {
-      const step = plan.steps[s] as ChainStep;
-      const keep = saved[s] as Saved;
-      if (step.kind === 'flatten' || step.kind === 'globalAvgPool' || step.kind === 'pool') {
-        const back = (t: tf.Tensor) => {
-          if (step.kind === 'flatten') return tf.reshape(t, keep.a.shape);
-          if (step.kind === 'globalAvgPool') {
-            const [, h, w] = keep.a.shape as number[];
-            return tf.mul(tf.broadcastTo(tf.reshape(t, [n, 1, 1, -1]), keep.a.shape), 1 / ((h as number) * (w as number)));
-          }
-          return unwindows(tf.mul(tf.expandDims(t, -1), keep.mask as tf.Tensor), step.size, keep.a.shape);
-        };
-        g = back(g as tf.Tensor);
-        rg = back(rg as tf.Tensor);
-        continue;
-      }
-      if (g !== null) {
-        // A hidden layer: δ = g ⊙ f'(z), R δ = R g ⊙ f'(z) + g ⊙ f''(z) ⊙ R z.
-        const { d1, d2 } = keep as { d1: tf.Tensor | null; d2: tf.Tensor | null };
-        delta = d1 === null ? g : tf.mul(g, d1);
-        rdelta = d1 === null ? (rg as tf.Tensor) : tf.mul(rg as tf.Tensor, d1);
-        if (d2 !== null) rdelta = tf.add(rdelta, tf.mul(tf.mul(g, d2), keep.rz as tf.Tensor));
-      }
-      k--; // the weighted steps, counted down from the forward pass's end
-      const W = step.kernel.read();
-      const vk = v[k] as { kernel: tf.Tensor; bias: tf.Tensor | null };
-      const filterGrad = (input: tf.Tensor, dz: tf.Tensor) =>
-        step.kind === 'dense'
-          ? matMulTransposed(input, dz, true, false)
-          : conv2dBackpropFilter(input as tf.Tensor4D, dz as tf.Tensor4D, { strides: step.strides, pad: step.padding, dataFormat: 'NHWC', filterShape: W.shape as [number, number, number, number] });
-      let rgW = filterGrad(keep.a, rdelta);
-      if (keep.ra !== null) rgW = tf.add(rgW, filterGrad(keep.ra, delta));
-      out[k] = step.bias === null ? [rgW] : [rgW, tf.sum(rdelta, step.kind === 'dense' ? 0 : [0, 1, 2])];
-      if (k === 0) break;
-      const inputGrad = (dz: tf.Tensor, filter: tf.Tensor) =>
-        step.kind === 'dense'
-          ? matMulTransposed(dz, filter, false, true)
-          : tf.conv2dTranspose(dz as tf.Tensor4D, filter as tf.Tensor4D, keep.a.shape as [number, number, number, number], step.strides, step.padding);
-      g = inputGrad(delta, W);
-      rg = tf.add(inputGrad(rdelta, W), inputGrad(delta, vk.kernel));
-    }
-    return out.flat();
-  });
+  const primal = layerChainPrimal(plan, x, y);
+  try {
+    return layerChainTangent(plan, primal, v, weight);
+  } finally {
+    tf.dispose([...primal.tensors]);
+  }
 }

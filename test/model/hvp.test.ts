@@ -158,6 +158,55 @@ for (const backend of BACKENDS) {
   });
 }
 
+describe('hvp keeps each batch\'s primal pass while the weights stay', () => {
+  beforeAll(() => useBackend('wasm'));
+
+  it('a product after the weights move (setWeights, an optimizer step) is the product at the new weights, not the kept pass', async () => {
+    const model = tanhMlp([4, 6, 3], 31);
+    const { x, y } = data(20, 4, 3, 32);
+    const H = hvp(model, { x, y }, { batchSize: 8 });
+    const v = randomDirection({ names: H.names, shapes: H.shapes }, 2);
+    const flat = async (p: ParamList) => {
+      const f = await p.toFlat();
+      p.dispose();
+      return f;
+    };
+    const before = await flat(await H(v));
+    expect(await flat(await H(v))).toEqual(before); // the kept pass: the same product, bit for bit
+    const moved = async (what: string) => {
+      const fresh = hvp(model, { x, y }, { batchSize: 8, primalCacheBytes: 0 });
+      const want = await flat(await fresh(v));
+      fresh.dispose();
+      const got = await flat(await H(v));
+      expect(relErr(got, want), what).toBeLessThan(1e-6);
+      expect(relErr(got, before), what).toBeGreaterThan(1e-3);
+    };
+    model.setWeights(model.getWeights().map((w) => tf.mul(w, 1.5)));
+    await moved('after setWeights');
+    await model.fit(x, y, { epochs: 1, batchSize: 20, verbose: 0 });
+    await moved('after an optimizer step');
+    H.dispose();
+  });
+
+  it('primalCacheBytes 0 keeps nothing and gives the same products', async () => {
+    const model = tanhMlp([4, 6, 3], 33);
+    const { x, y } = data(20, 4, 3, 34);
+    const kept = hvp(model, { x, y }, { batchSize: 8 });
+    const none = hvp(model, { x, y }, { batchSize: 8, primalCacheBytes: 0 });
+    const v = randomDirection({ names: kept.names, shapes: kept.shapes }, 3);
+    const count = tf.memory().numTensors;
+    const a = await none(v);
+    expect(tf.memory().numTensors - count).toBe(a.tensors.length); // only the product itself
+    const b = await kept(v);
+    expect(relErr(await a.toFlat(), await b.toFlat())).toBeLessThan(1e-7);
+    expect(() => hvp(model, { x, y }, { primalCacheBytes: -1 })).toThrow('hvp: primalCacheBytes -1 is not a non-negative number of bytes');
+    a.dispose();
+    b.dispose();
+    kept.dispose();
+    none.dispose();
+  });
+});
+
 describe('hvp memory', () => {
   it('hvp leaks no tensor across products', async () => {
     await useBackend('wasm');
