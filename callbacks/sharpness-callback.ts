@@ -21,12 +21,12 @@ import type { MeasureContext, Measurement, MeasureResult, PortableMeasurement } 
 export interface SharpnessSettings {
   /** Number of random directions. @default 8 */
   readonly directions?: number;
-  /** Radii in filter-normalized units; the first goes into `logs.fn_sharpness`. @default [0.1, 0.05, 0.25] */
+  /** Radii in filter-normalized units; the first goes into `logs.fn_sharpness`. @default [0.1] */
   readonly radii?: readonly number[];
 }
 
 /** The default radii: see the README's "Choosing the defaults". */
-export const DEFAULT_RADII: readonly number[] = [0.1, 0.05, 0.25];
+export const DEFAULT_RADII: readonly number[] = [0.1];
 
 /** Measures filter-normalized sharpness; see the file comment. */
 export class SharpnessMeasurement implements Measurement {

@@ -12,7 +12,7 @@ import type { LossFn } from './losses.js';
 import { resolveLoss } from './model-loss.js';
 import { modelWeights, type ModelWeight } from './model-weights.js';
 import type { Dataset } from './prepare-data.js';
-import { layerChainPlan, layerChainPrimal, layerChainTangent, type ChainPlan, type ChainPrimal } from './layer-chain-hvp.js';
+import { layerChainPlan, layerChainPrimal, layerChainQuadratics, layerChainTangent, type ChainPlan, type ChainPrimal, type StepDirection } from './layer-chain-hvp.js';
 import { SECOND_ORDER_UNSUPPORTED, withSecondOrderGradients } from './second-order-gradients.js';
 
 /** Which parameters the Hessian covers. */
@@ -124,6 +124,8 @@ interface Engine {
    * between products at the same weights (undefined: a one-off slice).
    */
   readonly part: (x: tf.Tensor, y: tf.Tensor, v: ParamList, weight: number, batch?: number) => Promise<tf.Tensor[]>;
+  /** vᵀ H_i v of each sample of an operator's batch, when the engine can split them (`batch` as in `part`). */
+  readonly sampleQuadratics?: (x: tf.Tensor, y: tf.Tensor, v: ParamList, batch: number) => Promise<Float32Array>;
   /** Frees what the engine keeps between products. */
   readonly dispose: () => void;
   /** Runs a product's batches (the reference engine installs its gradients for them). */
@@ -179,9 +181,22 @@ function operator(engine: Engine, selected: readonly ModelWeight[], batches: rea
       tf.dispose([q, ...parts]);
       return value;
     };
+    const bounds = Array.from({ length: shards + 1 }, (_, s) => Math.floor((s * total) / shards));
+    const sampleQuadratics = engine.sampleQuadratics;
     const out = await engine.run(async () => {
+      if (sampleQuadratics !== undefined) {
+        // Every sample's vᵀ H_i v from one pass per batch; a shard's value is their mean (in float64).
+        const perSample: number[] = [];
+        for (const [k, b] of batches.entries()) perSample.push(...(await sampleQuadratics(b.x, labels[k] as tf.Tensor, v, k)));
+        return bounds.slice(0, -1).map((from, s) => {
+          const to = bounds[s + 1] as number;
+          let sum = 0;
+          for (let i = from; i < to; i++) sum += perSample[i] as number;
+          return sum / (to - from);
+        });
+      }
       const values: number[] = [];
-      for (let s = 0; s < shards; s++) values.push(await quadratic(Math.floor((s * total) / shards), Math.floor(((s + 1) * total) / shards)));
+      for (let s = 0; s < shards; s++) values.push(await quadratic(bounds[s] as number, bounds[s + 1] as number));
       return values;
     });
     count++;
@@ -265,6 +280,8 @@ function chainEngine(plan: ChainPlan, selected: readonly ModelWeight[], classes:
   if (stepParts.some((p) => p.kernel === undefined) || index.size !== stepParts.reduce((n, p) => n + 1 + (p.bias === undefined ? 0 : 1), 0)) return null;
   const convolutional = plan.weighted.some((s) => s.kind === 'conv2d');
   const primals = primalCache(plan, cacheBytes);
+  const directionsOf = (v: ParamList): StepDirection[] =>
+    stepParts.map((p) => ({ kernel: v.tensors[p.kernel as number] as tf.Tensor, bias: p.bias === undefined ? null : (v.tensors[p.bias] as tf.Tensor) }));
   return {
     dispose: primals.dispose,
     kind: 'chain',
@@ -272,8 +289,19 @@ function chainEngine(plan: ChainPlan, selected: readonly ModelWeight[], classes:
     labels: (y) => (y.rank === 2 && y.shape[1] === classes ? y : tf.tidy(() => tf.oneHot(tf.cast(tf.reshape(y, [-1]), 'int32'), classes).toFloat())),
     // Convolutions use landscope's input-gradient kernel where the backend's is slow (wasm).
     run: convolutional ? withSecondOrderGradients : (fn) => fn(),
+    sampleQuadratics: async (x, y, v, batch) => {
+      const { primal, release } = primals.use(x, y, batch);
+      try {
+        const q = layerChainQuadratics(plan, primal, directionsOf(v));
+        const values = (await q.data()) as Float32Array;
+        q.dispose();
+        return values;
+      } finally {
+        release();
+      }
+    },
     part: async (x, y, v, weight, batch) => {
-      const directions = stepParts.map((p) => ({ kernel: v.tensors[p.kernel as number] as tf.Tensor, bias: p.bias === undefined ? null : (v.tensors[p.bias] as tf.Tensor) }));
+      const directions = directionsOf(v);
       // The engine's parts come step by step (kernel, then bias where the layer has one).
       const { primal, release } = primals.use(x, y, batch);
       let parts: tf.Tensor[];

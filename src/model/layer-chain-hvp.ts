@@ -345,6 +345,9 @@ function kernelGradient(step: WeightedStep, input: tf.Tensor, dz: tf.Tensor): tf
     : conv2dBackpropFilter(input as tf.Tensor4D, dz as tf.Tensor4D, { strides: step.strides, pad: step.padding, dataFormat: 'NHWC', filterShape: step.kernel.shape as [number, number, number, number] });
 }
 
+/** A direction's parts, per weighted step: the kernel's and the bias's (null: zero). */
+export type StepDirection = { readonly kernel: tf.Tensor; readonly bias: tf.Tensor | null };
+
 /**
  * H v of the mean loss over one batch, times `weight`, from the batch's primal pass: the R
  * forward pass and the R backward pass only.
@@ -352,63 +355,88 @@ function kernelGradient(step: WeightedStep, input: tf.Tensor, dz: tf.Tensor): tf
  * @returns the product's parts, weighted step by step: the kernel's, then the bias's when the layer
  * has one (the caller owns them)
  */
-export function layerChainTangent(plan: ChainPlan, primal: ChainPrimal, v: readonly { kernel: tf.Tensor; bias: tf.Tensor | null }[], weight: number): tf.Tensor[] {
-  return tf.tidy(() => {
-    const n = primal.n;
-    const ras: (tf.Tensor | null)[] = new Array(plan.steps.length);
-    const rzs: tf.Tensor[] = new Array(plan.steps.length);
-    let ra: tf.Tensor | null = null;
-    let rz: tf.Tensor | null = null;
-    let k = 0; // index of the weighted step
-    for (const [s, step] of plan.steps.entries()) {
-      const saved = primal.steps[s] as PrimalStep;
-      if (step.kind === 'flatten') ra = ra === null ? null : tf.reshape(ra, [n, -1]);
-      else if (step.kind === 'globalAvgPool') ra = ra === null ? null : tf.mean(ra, [1, 2]);
-      else if (step.kind === 'pool') {
-        const input: tf.Tensor | null = ra === null || saved.mask === undefined ? ra : tf.mul(ra, saved.mask);
-        ra = input === null ? null : tf.avgPool(input as tf.Tensor4D, step.size, step.size, 'valid');
-      } else {
-        const vk = v[k++] as { kernel: tf.Tensor; bias: tf.Tensor | null };
-        rz = linearMap(step, saved.a as tf.Tensor, vk.kernel, vk.bias);
-        if (ra !== null) rz = tf.add(rz, linearMap(step, ra, step.kernel.read(), null));
-        ras[s] = ra;
-        rzs[s] = rz;
-        ra = saved.d1 === null || saved.d1 === undefined ? rz : tf.mul(saved.d1, rz);
-      }
+export function layerChainTangent(plan: ChainPlan, primal: ChainPrimal, v: readonly StepDirection[], weight: number): tf.Tensor[] {
+  return tf.tidy(() => tangentPass(plan, primal, v, weight, false).parts);
+}
+
+/**
+ * vᵀ H_i v of each sample's loss ℓ_i in the batch, [n], from the batch's primal pass. With
+ * δ = ∇ℓ/n and R δ its R, vᵀ (R ∇W) splits by sample: for a step z = a ∗ W + b,
+ * ⟨V, a ⋆ R δ + R a ⋆ δ⟩ + ⟨v_b, Σ R δ⟩ = Σ_i ⟨(a ∗ V + v_b)_i, R δ_i⟩ + ⟨R a_i, (δ ∗ᵀ V)_i⟩ —
+ * terms the R-passes already form, so no filter gradient is computed: cheaper than a product.
+ * @returns the per-sample quadratics (the caller owns the tensor)
+ */
+export function layerChainQuadratics(plan: ChainPlan, primal: ChainPrimal, v: readonly StepDirection[]): tf.Tensor1D {
+  return tf.tidy(() => tangentPass(plan, primal, v, 1, true).quadratics as tf.Tensor1D);
+}
+
+/** The R-passes: the product's parts, or (`quadratics`) only the per-sample vᵀ H_i v. */
+function tangentPass(plan: ChainPlan, primal: ChainPrimal, v: readonly StepDirection[], weight: number, quadratics: boolean): { parts: tf.Tensor[]; quadratics: tf.Tensor | null } {
+  const n = primal.n;
+  const rowSum = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.reshape(tf.mul(a, b), [n, -1]), 1);
+  const ras: (tf.Tensor | null)[] = new Array(plan.steps.length);
+  const rzs: tf.Tensor[] = new Array(plan.steps.length);
+  const owns: tf.Tensor[] = new Array(plan.steps.length); // a ∗ V + v_b
+  let ra: tf.Tensor | null = null;
+  let rz: tf.Tensor | null = null;
+  let k = 0; // index of the weighted step
+  for (const [s, step] of plan.steps.entries()) {
+    const saved = primal.steps[s] as PrimalStep;
+    if (step.kind === 'flatten') ra = ra === null ? null : tf.reshape(ra, [n, -1]);
+    else if (step.kind === 'globalAvgPool') ra = ra === null ? null : tf.mean(ra, [1, 2]);
+    else if (step.kind === 'pool') {
+      const input: tf.Tensor | null = ra === null || saved.mask === undefined ? ra : tf.mul(ra, saved.mask);
+      ra = input === null ? null : tf.avgPool(input as tf.Tensor4D, step.size, step.size, 'valid');
+    } else {
+      const vk = v[k++] as StepDirection;
+      const own = linearMap(step, saved.a as tf.Tensor, vk.kernel, vk.bias);
+      rz = ra === null ? own : tf.add(own, linearMap(step, ra, step.kernel.read(), null));
+      owns[s] = own;
+      ras[s] = ra;
+      rzs[s] = rz;
+      ra = saved.d1 === null || saved.d1 === undefined ? rz : tf.mul(saved.d1, rz);
     }
-    // Output: R δ of the last layer's pre-activation.
-    const last = rz as tf.Tensor;
-    let rdelta =
-      plan.loss === 'crossentropy'
-        ? tf.mul(primal.q as tf.Tensor, tf.sub(last, tf.sum(tf.mul(primal.p as tf.Tensor, last), -1, true)))
-        : tf.div(tf.mul(last, 2), n * (last.shape[1] as number));
-    // Backward: R g, the R of the gradient with respect to a step's output.
-    const out: tf.Tensor[][] = new Array(plan.weighted.length);
-    let rg: tf.Tensor | null = null;
-    for (let s = plan.steps.length - 1; s >= 0; s--) {
-      const step = plan.steps[s] as ChainStep;
-      const saved = primal.steps[s] as PrimalStep;
-      if (!isWeighted(step)) {
-        rg = shapeBackward(step, saved, n, rg as tf.Tensor);
-        continue;
-      }
-      if (rg !== null) {
-        // A hidden layer: R δ = R g ⊙ f'(z) + g ⊙ f''(z) ⊙ R z.
-        rdelta = saved.d1 === null || saved.d1 === undefined ? rg : tf.mul(rg, saved.d1);
-        if (saved.gd2 !== null && saved.gd2 !== undefined) rdelta = tf.add(rdelta, tf.mul(saved.gd2, rzs[s] as tf.Tensor));
-      }
-      k--; // the weighted steps, counted down from the forward pass's end
-      const vk = v[k] as { kernel: tf.Tensor; bias: tf.Tensor | null };
-      const input = ras[s] ?? null;
+  }
+  // Output: R δ of the last layer's pre-activation.
+  const last = rz as tf.Tensor;
+  let rdelta =
+    plan.loss === 'crossentropy'
+      ? tf.mul(primal.q as tf.Tensor, tf.sub(last, tf.sum(tf.mul(primal.p as tf.Tensor, last), -1, true)))
+      : tf.div(tf.mul(last, 2), n * (last.shape[1] as number));
+  // Backward: R g, the R of the gradient with respect to a step's output.
+  const out: tf.Tensor[][] = new Array(plan.weighted.length);
+  let q: tf.Tensor | null = null;
+  const addQ = (t: tf.Tensor) => (q = q === null ? t : tf.add(q, t));
+  let rg: tf.Tensor | null = null;
+  for (let s = plan.steps.length - 1; s >= 0; s--) {
+    const step = plan.steps[s] as ChainStep;
+    const saved = primal.steps[s] as PrimalStep;
+    if (!isWeighted(step)) {
+      rg = shapeBackward(step, saved, n, rg as tf.Tensor);
+      continue;
+    }
+    if (rg !== null) {
+      // A hidden layer: R δ = R g ⊙ f'(z) + g ⊙ f''(z) ⊙ R z.
+      rdelta = saved.d1 === null || saved.d1 === undefined ? rg : tf.mul(rg, saved.d1);
+      if (saved.gd2 !== null && saved.gd2 !== undefined) rdelta = tf.add(rdelta, tf.mul(saved.gd2, rzs[s] as tf.Tensor));
+    }
+    k--; // the weighted steps, counted down from the forward pass's end
+    const vk = v[k] as StepDirection;
+    const input = ras[s] ?? null;
+    if (quadratics) addQ(rowSum(owns[s] as tf.Tensor, rdelta));
+    else {
       let rgW = kernelGradient(step, saved.a as tf.Tensor, rdelta);
       if (input !== null) rgW = tf.add(rgW, kernelGradient(step, input, saved.delta as tf.Tensor));
       const parts = step.bias === null ? [rgW] : [rgW, tf.sum(rdelta, step.kind === 'dense' ? 0 : [0, 1, 2])];
       out[k] = weight === 1 ? parts : parts.map((t) => tf.mul(t, weight));
-      if (k === 0) break;
-      rg = tf.add(inputGradient(step, rdelta, step.kernel.read(), saved.shape), inputGradient(step, saved.delta as tf.Tensor, vk.kernel, saved.shape));
     }
-    return out.flat();
-  });
+    if (k === 0) break;
+    const throughV = inputGradient(step, saved.delta as tf.Tensor, vk.kernel, saved.shape);
+    if (quadratics && input !== null) addQ(rowSum(input, throughV));
+    rg = tf.add(inputGradient(step, rdelta, step.kernel.read(), saved.shape), throughV);
+  }
+  // δ and R δ carry 1/n: each row's sum is vᵀ H_i v / n.
+  return { parts: out.flat(), quadratics: q === null ? null : tf.mul(q, n) };
 }
 
 /**
@@ -420,7 +448,7 @@ export function layerChainTangent(plan: ChainPlan, primal: ChainPrimal, v: reado
  * @returns the product's parts, weighted step by step: the kernel's, then the bias's when the layer
  * has one (the caller owns them)
  */
-export function layerChainBatchHvp(plan: ChainPlan, x: tf.Tensor, y: tf.Tensor, v: readonly { kernel: tf.Tensor; bias: tf.Tensor | null }[], weight: number): tf.Tensor[] {
+export function layerChainBatchHvp(plan: ChainPlan, x: tf.Tensor, y: tf.Tensor, v: readonly StepDirection[], weight: number): tf.Tensor[] {
   const primal = layerChainPrimal(plan, x, y);
   try {
     return layerChainTangent(plan, primal, v, weight);
