@@ -12,7 +12,7 @@ import type { LossFn } from './losses.js';
 import { resolveLoss } from './model-loss.js';
 import { modelWeights, type ModelWeight } from './model-weights.js';
 import type { Dataset } from './prepare-data.js';
-import { layerChainPlan, layerChainPrimal, layerChainQuadratics, layerChainTangent, type ChainPlan, type ChainPrimal, type StepDirection } from './layer-chain-hvp.js';
+import { layerChainGradient, layerChainPlan, layerChainPrimal, layerChainQuadratics, layerChainTangent, type ChainPlan, type ChainPrimal, type StepDirection } from './layer-chain-hvp.js';
 import { SECOND_ORDER_UNSUPPORTED, withSecondOrderGradients } from './second-order-gradients.js';
 
 /** Which parameters the Hessian covers. */
@@ -71,6 +71,11 @@ export interface HvpOperator {
    * @throws {RangeError} for a shard count that is not an integer from 1 to the sample count
    */
   readonly shardQuadratics: (v: ParamList, shards: number) => Promise<number[]>;
+  /**
+   * ∇ of the mean loss at the current weights, over the selected parameters (the caller owns it).
+   * With the R-operator engine it comes from the primal pass the products keep: one pass for both.
+   */
+  readonly gradient: () => Promise<ParamList>;
   /** How products are computed: the R-operator engine for layer chains, or double backpropagation. */
   readonly engine: 'chain' | 'reference';
 }
@@ -126,6 +131,8 @@ interface Engine {
   readonly part: (x: tf.Tensor, y: tf.Tensor, v: ParamList, weight: number, batch?: number) => Promise<tf.Tensor[]>;
   /** vᵀ H_i v of each sample of an operator's batch, when the engine can split them (`batch` as in `part`). */
   readonly sampleQuadratics?: (x: tf.Tensor, y: tf.Tensor, v: ParamList, batch: number) => Promise<Float32Array>;
+  /** weight · ∇ of batch `batch`'s mean loss, in the selection's order (the caller owns the tensors); called inside `run`. */
+  readonly gradientPart: (x: tf.Tensor, y: tf.Tensor, weight: number, batch: number) => Promise<tf.Tensor[]>;
   /** Frees what the engine keeps between products. */
   readonly dispose: () => void;
   /** Runs a product's batches (the reference engine installs its gradients for them). */
@@ -203,7 +210,17 @@ function operator(engine: Engine, selected: readonly ModelWeight[], batches: rea
     return out;
   };
 
+  const gradient = async (): Promise<ParamList> => {
+    const sum = await engine.run(async () => {
+      let sum: tf.Tensor[] | undefined;
+      for (const [k, b] of batches.entries()) sum = accumulate(sum, await engine.gradientPart(b.x, labels[k] as tf.Tensor, b.weight, k));
+      return sum as tf.Tensor[];
+    });
+    return new ParamList(names.map((name, i) => ({ name, tensor: sum[i] as tf.Tensor })));
+  };
+
   return Object.assign(product, {
+    gradient,
     names,
     shapes,
     size: selected.reduce((n, w) => n + w.variable.size, 0),
@@ -228,6 +245,11 @@ function referenceEngine(model: tf.LayersModel, lossFn: LossFn, selected: readon
     labels: (y) => y,
     run: withSecondOrderGradients,
     dispose: () => {},
+    gradientPart: async (x, y, weight) =>
+      tf.tidy(() => {
+        const { grads } = tf.variableGrads(() => batchLoss(x, y), variables);
+        return variables.map((w) => tf.mul(grads[w.name] ?? tf.zerosLike(w), weight));
+      }),
     part: async (x, y, v, weight) => {
       if (!checked) {
         const { kernelNames } = await tf.profile(() => tf.tidy(() => {
@@ -280,6 +302,22 @@ function chainEngine(plan: ChainPlan, selected: readonly ModelWeight[], classes:
   if (stepParts.some((p) => p.kernel === undefined) || index.size !== stepParts.reduce((n, p) => n + 1 + (p.bias === undefined ? 0 : 1), 0)) return null;
   const convolutional = plan.weighted.some((s) => s.kind === 'conv2d');
   const primals = primalCache(plan, cacheBytes);
+  // The engine's parts come step by step (kernel, then bias where the layer has one): put them in
+  // the selection's order, dropping biases outside it (params: 'kernels').
+  const inSelectionOrder = (parts: tf.Tensor[]): tf.Tensor[] => {
+    const out: tf.Tensor[] = new Array(selected.length);
+    let j = 0;
+    plan.weighted.forEach((s, l) => {
+      const p = stepParts[l] as { kernel: number; bias: number | undefined };
+      out[p.kernel] = parts[j++] as tf.Tensor;
+      if (s.bias !== null) {
+        const t = parts[j++] as tf.Tensor;
+        if (p.bias !== undefined) out[p.bias] = t;
+        else t.dispose();
+      }
+    });
+    return out;
+  };
   const directionsOf = (v: ParamList): StepDirection[] =>
     stepParts.map((p) => ({ kernel: v.tensors[p.kernel as number] as tf.Tensor, bias: p.bias === undefined ? null : (v.tensors[p.bias] as tf.Tensor) }));
   return {
@@ -300,9 +338,16 @@ function chainEngine(plan: ChainPlan, selected: readonly ModelWeight[], classes:
         release();
       }
     },
+    gradientPart: async (x, y, weight, batch) => {
+      const { primal, release } = primals.use(x, y, batch);
+      try {
+        return inSelectionOrder(layerChainGradient(plan, primal, weight));
+      } finally {
+        release();
+      }
+    },
     part: async (x, y, v, weight, batch) => {
       const directions = directionsOf(v);
-      // The engine's parts come step by step (kernel, then bias where the layer has one).
       const { primal, release } = primals.use(x, y, batch);
       let parts: tf.Tensor[];
       try {
@@ -310,18 +355,7 @@ function chainEngine(plan: ChainPlan, selected: readonly ModelWeight[], classes:
       } finally {
         release();
       }
-      const out: tf.Tensor[] = new Array(selected.length);
-      let j = 0;
-      plan.weighted.forEach((s, l) => {
-        const p = stepParts[l] as { kernel: number; bias: number | undefined };
-        out[p.kernel] = parts[j++] as tf.Tensor;
-        if (s.bias !== null) {
-          const t = parts[j++] as tf.Tensor;
-          if (p.bias !== undefined) out[p.bias] = t;
-          else t.dispose();
-        }
-      });
-      return out;
+      return inSelectionOrder(parts);
     },
   };
 }

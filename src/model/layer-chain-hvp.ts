@@ -345,6 +345,24 @@ function kernelGradient(step: WeightedStep, input: tf.Tensor, dz: tf.Tensor): tf
     : conv2dBackpropFilter(input as tf.Tensor4D, dz as tf.Tensor4D, { strides: step.strides, pad: step.padding, dataFormat: 'NHWC', filterShape: step.kernel.shape as [number, number, number, number] });
 }
 
+/**
+ * ∇ of the mean loss over the batch, times `weight`, from its primal pass: a ⋆ δ per step (and
+ * Σ δ for its bias) — the gradient without a tape.
+ * @returns the parts, weighted step by step: the kernel's, then the bias's when the layer has one
+ * (the caller owns them)
+ */
+export function layerChainGradient(plan: ChainPlan, primal: ChainPrimal, weight: number): tf.Tensor[] {
+  return tf.tidy(() =>
+    plan.steps.flatMap((step, s) => {
+      if (!isWeighted(step)) return [];
+      const saved = primal.steps[s] as PrimalStep;
+      const delta = saved.delta as tf.Tensor;
+      const parts = [kernelGradient(step, saved.a as tf.Tensor, delta), ...(step.bias === null ? [] : [tf.sum(delta, step.kind === 'dense' ? 0 : [0, 1, 2])])];
+      return weight === 1 ? parts : parts.map((t) => tf.mul(t, weight));
+    }),
+  );
+}
+
 /** A direction's parts, per weighted step: the kernel's and the bias's (null: zero). */
 export type StepDirection = { readonly kernel: tf.Tensor; readonly bias: tf.Tensor | null };
 

@@ -108,12 +108,17 @@ for (const backend of BACKENDS) {
       const ref = mlpLossAndGrad({ sizes }, theta, xf, yf, 30);
       const tfLoss = (model.evaluate(x, y) as tf.Scalar).dataSync()[0] as number;
       expect(tfLoss).toBeCloseTo(ref.loss, 5);
+      // The gradient, from the products' primal pass (before and after products) and by the reference engine.
+      const reference = hvp(model, { x, y }, { batchSize: 7, engine: 'reference' });
+      for (const G of [H, reference]) expect(relErr(await (await G.gradient()).toFlat(), ref.grad), G.engine).toBeLessThan(1e-5);
+      reference.dispose();
       for (const seed of [11, 12]) {
         const v = randomDirection({ names: H.names, shapes: H.shapes }, seed);
         const got = await (await H(v)).toFlat();
         const want = mlpHvp({ sizes }, theta, await v.toFlat(), xf, yf, 30);
         expect(relErr(got, want)).toBeLessThan(2e-5);
       }
+      expect(relErr(await (await H.gradient()).toFlat(), ref.grad)).toBeLessThan(1e-5);
       H.dispose();
     });
 

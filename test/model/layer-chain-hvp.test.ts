@@ -115,6 +115,8 @@ for (const backend of BACKENDS) {
           // Per-shard vᵀ H_s v: the engine splits one pass by sample, the reference slices the data.
           expect(relErr(await fast.shardQuadratics(v, 5), await reference.shardQuadratics(v, 5))).toBeLessThan(1e-4);
         }
+        // The gradient without a tape equals TF.js's own.
+        expect(relErr(await (await fast.gradient()).toFlat(), await (await reference.gradient()).toFlat())).toBeLessThan(1e-5);
         if (c.name.startsWith('large weights')) {
           // The case is what it says: some probabilities are at the clip.
           const p = (await (model.predict(x) as tf.Tensor).data()) as Float32Array;
