@@ -14,6 +14,18 @@ export function mlp(): tf.LayersModel {
   return m;
 }
 
+/** A 784-256-10 ReLU MLP (the engine issue's model). */
+export function mlp256(): tf.LayersModel {
+  const m = tf.sequential({
+    layers: [
+      tf.layers.dense({ units: 256, activation: 'relu', inputShape: [784], kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+      tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+    ],
+  });
+  m.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  return m;
+}
+
 /** conv8-pool-conv16-pool-dense10 on 28×28×1. */
 export function cnn(): tf.LayersModel {
   const m = tf.sequential({

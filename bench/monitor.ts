@@ -71,15 +71,19 @@ async function everyEpoch(kind: 'mlp' | 'cnn', backend: 'wasm' | 'cpu', epochs: 
   const warmup = kind === 'mlp' ? mlp() : cnn();
   await warmup.fit(x.slice(0, 256), y.slice(0, 256), { epochs: 1, batchSize: 64, verbose: 0 });
   warmup.dispose();
-  const rows = [];
-  let bare = NaN;
-  for (const mode of modes) {
+  const rows: Record<string, unknown>[] = [];
+  const fits: number[] = [];
+  const bareFits: number[] = [];
+  // The bare fit first and again last: this VM drifts by 10–20% within minutes, so the monitored
+  // rows are compared with the geometric mean of the two.
+  for (const mode of [...modes, modes[0] as Mode]) {
     const model = kind === 'mlp' ? mlp() : cnn();
     const monitor = mode.monitor ? landscapeMonitor({ probe, runDir: ROOT, warn: () => {}, log: () => {}, ...mode.options }) : null;
     const t0 = performance.now();
     await model.fit(x, y, { epochs, batchSize: 64, shuffle: false, verbose: 0, callbacks: monitor ? [monitor] : [] });
     const fit = (performance.now() - t0) / 1000;
-    if (!mode.monitor) bare = fit;
+    if (!mode.monitor) bareFits.push(fit);
+    fits.push(fit);
     const records = (monitor?.records ?? []).filter((r) => r.epoch >= 0);
     const count = (key: string) => records.filter((r) => typeof r.logs[key] === 'number').length;
     const why = (reason: string) => records.reduce((n, r) => n + ['sharpness', 'hessian'].filter((m) => (r[m] as { skipped?: string } | undefined)?.skipped === reason).length, 0);
@@ -88,9 +92,9 @@ async function everyEpoch(kind: 'mlp' | 'cnn', backend: 'wasm' | 'cpu', epochs: 
       model: kind === 'mlp' ? 'MLP 784-128-10' : 'CNN conv8-pool-conv16-pool-dense',
       backend,
       'train digits': trainPerDigit * 10,
-      mode: mode.label,
+      mode: mode.monitor ? mode.label : `${mode.label} (${bareFits.length === 1 ? 'first' : 'again, last'})`,
       'fit s': +fit.toFixed(2),
-      'fit / no monitor (targets: 1.10 end-of-training off, 1.5 all defaults)': +(fit / bare).toFixed(3),
+      'fit / no monitor (targets: 1.10 end-of-training off, 1.5 all defaults)': 0,
       'epochs with hessian_max': monitor ? `${count('hessian_max')} of ${epochs}` : '',
       'epochs with fn_sharpness': monitor ? `${count('fn_sharpness')} of ${epochs}` : '',
       'skipped behind / budget': monitor ? `${why('behind')} / ${why('budget')}` : '',
@@ -99,6 +103,8 @@ async function everyEpoch(kind: 'mlp' | 'cnn', backend: 'wasm' | 'cpu', epochs: 
     });
     model.dispose();
   }
+  const bare = Math.sqrt((bareFits[0] as number) * (bareFits[1] as number));
+  rows.forEach((row, i) => (row['fit / no monitor (targets: 1.10 end-of-training off, 1.5 all defaults)'] = +((fits[i] as number) / bare).toFixed(3)));
   tf.dispose([x, y, probe.x, probe.y]);
   return rows;
 }
@@ -112,7 +118,7 @@ export async function benchEveryEpoch(quick: boolean): Promise<void> {
     ...(await everyEpoch('cnn', 'wasm', e12, quick ? 100 : 600, MODES)),
     ...(await everyEpoch('mlp', 'cpu', quick ? 3 : 6, 200, MODES.slice(0, 3))),
   ];
-  console.log(`\nEvery epoch (real MNIST, probe 512 test digits, Hessian on its first 256, batch 64): fit() with and without the monitor, in one run`);
+  console.log(`\nEvery epoch (real MNIST, probe 512 test digits, Hessian on its first 256, batch 64): fit() with and without the monitor, in one run; ratios against the geometric mean of the bare fit before and after`);
   console.table(table);
 }
 

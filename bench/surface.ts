@@ -3,7 +3,9 @@ import * as tf from '@tensorflow/tfjs';
 import { Bench } from 'tinybench';
 import { selectBackend } from '../src/cli/backend.js';
 import { modelDirection, parseRange, surface } from '../src/index.js';
-import { cnn, digits, mlp } from './models.js';
+import { ModelEvaluator } from '../src/model/evaluator.js';
+import { resolveLoss } from '../src/model/model-loss.js';
+import { cnn, digits, mlp, mlp256 } from './models.js';
 
 const POINTS = 8;
 const BATCH = 256;
@@ -13,6 +15,8 @@ async function row(backend: 'wasm' | 'cpu', name: string, build: () => tf.Layers
   const model = build();
   const { x, y } = digits(samples, inputShape);
   const d = modelDirection(model, 1);
+  const loss = resolveLoss(model);
+  const evaluator = new ModelEvaluator(model, { x, y }, { loss: loss.fn, lossName: loss.name, batchSize: BATCH });
   const bench = new Bench({ time: quick ? 300 : 2000, iterations: 3, warmupIterations: 1 });
   bench
     .add(`evaluate x${POINTS}`, async () => {
@@ -22,11 +26,16 @@ async function row(backend: 'wasm' | 'cpu', name: string, build: () => tf.Layers
         tf.dispose(r);
       }
     })
+    // Bare forward passes: loss (and accuracy) over the same batches, the weights left alone.
+    .add(`forward x${POINTS}`, async () => {
+      for (let k = 0; k < POINTS; k++) await evaluator.evaluate();
+    })
     .add(`surface ${POINTS} points`, async () => {
       await surface(model, { x, y }, { directions: [d], xRange: parseRange(`-1:1:${POINTS}`), batchSize: BATCH });
     });
   await bench.run();
-  const [evaluate, sampled] = bench.tasks.map((t) => t.result?.latency.mean ?? NaN) as [number, number];
+  const [evaluate, forward, sampled] = bench.tasks.map((t) => t.result?.latency.mean ?? NaN) as [number, number, number];
+  evaluator.dispose();
   d.dispose();
   tf.dispose([x, y]);
   model.dispose();
@@ -36,7 +45,9 @@ async function row(backend: 'wasm' | 'cpu', name: string, build: () => tf.Layers
     samples,
     'evaluate points/s': +((POINTS * 1000) / evaluate).toFixed(2),
     'surface points/s': +((POINTS * 1000) / sampled).toFixed(2),
+    'forward passes/s': +((POINTS * 1000) / forward).toFixed(2),
     'surface / evaluate (target >= 0.95)': +(evaluate / sampled).toFixed(3),
+    'surface / forward passes (target >= 0.8)': +(forward / sampled).toFixed(3),
   };
 }
 
@@ -44,6 +55,7 @@ async function row(backend: 'wasm' | 'cpu', name: string, build: () => tf.Layers
 export async function benchSurface(quick: boolean): Promise<void> {
   const rows = [
     await row('wasm', 'MLP 784-128-10', mlp, [784], 2048, quick),
+    await row('wasm', 'MLP 784-256-10', mlp256, [784], 2000, quick),
     await row('wasm', 'CNN conv8-pool-conv16-pool-dense', cnn, [28, 28, 1], 512, quick),
     await row('cpu', 'MLP 784-128-10', mlp, [784], 2048, quick),
   ];
