@@ -21,7 +21,8 @@ async function row(backend: 'wasm' | 'cpu', name: string, build: () => tf.Layers
   bench
     .add(`evaluate x${POINTS}`, async () => {
       for (let k = 0; k < POINTS; k++) {
-        const r = model.evaluate(x, y, { batchSize: BATCH }) as tf.Scalar[];
+        const out = model.evaluate(x, y, { batchSize: BATCH }) as tf.Scalar | tf.Scalar[];
+        const r = Array.isArray(out) ? out : [out];
         await Promise.all(r.map((t) => t.data()));
         tf.dispose(r);
       }
@@ -34,6 +35,7 @@ async function row(backend: 'wasm' | 'cpu', name: string, build: () => tf.Layers
       await surface(model, { x, y }, { directions: [d], xRange: parseRange(`-1:1:${POINTS}`), batchSize: BATCH });
     });
   await bench.run();
+  for (const t of bench.tasks) if (t.result?.error !== undefined) throw new Error(`bench surface ${name}: ${t.name} failed: ${t.result.error.message}`, { cause: t.result.error });
   const [evaluate, forward, sampled] = bench.tasks.map((t) => t.result?.latency.mean ?? NaN) as [number, number, number];
   evaluator.dispose();
   d.dispose();

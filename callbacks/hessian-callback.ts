@@ -1,12 +1,17 @@
 /**
  * Hessian λmax, λmin and |λmin/λmax| during training, on the probe set: exact Hessian-vector
  * products and Lanczos, warm-started from the previous epoch's extreme eigenvectors (consecutive
- * epochs' Hessians are close, so fewer products are needed), optionally with the trace.
+ * epochs' Hessians are close, so fewer products are needed), optionally with the trace; and the
+ * edge of stability of the optimizer that trains the model (`src/core/edge-of-stability.ts`):
+ * λmax against 2/η (momentum: (2 + 2β)/η), or for Adam and RMSprop the preconditioned sharpness
+ * λmax(P⁻¹H) against theirs, by a second Lanczos run on P^{-1/2} H P^{-1/2}.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ParamList } from '../src/core/param-list.js';
 import { eigenOf } from '../src/landscape/hessian.js';
+import { stabilityThreshold } from '../src/core/edge-of-stability.js';
 import { hvp, type HvpOperator, type ParamSelection } from '../src/model/hvp.js';
+import { preconditionedHvp } from '../src/model/preconditioned-hvp.js';
 import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
 import type { MeasureContext, Measurement, MeasureResult, PortableMeasurement } from './measurement.js';
 
@@ -59,6 +64,8 @@ export class HessianMeasurement implements Measurement {
   private readonly shards: number;
   /** Measurements taken, to schedule the periodic cold start. */
   private taken = 0;
+  /** Last epoch's extreme eigenvectors of the preconditioned Hessian (its warm start). */
+  private preconditionedVectors: ParamList[] = [];
 
   constructor(private readonly settings: HessianSettings = {}, what = 'hessian') {
     const tol = settings.tol ?? 1e-3;
@@ -113,20 +120,65 @@ export class HessianMeasurement implements Measurement {
     this.vectors = [...(result.vectors?.top ?? []), ...(result.vectors?.bottom ?? [])];
     const { vectors, ...rest } = result;
     void vectors;
+    const edge = await this.edgeOfStability(H, context, result.lambdaMax, warm);
     return {
-      record: { ...rest, warmStart: warm, probeSize: this.size, seed: context.seed },
+      record: { ...rest, warmStart: warm, probeSize: this.size, seed: context.seed, ...(edge !== null ? { stability: edge.record } : {}) },
       logs: {
         hessian_max: result.lambdaMax,
         hessian_min: result.lambdaMin,
         ...(result.ratio !== null ? { hessian_ratio: result.ratio } : {}),
         ...(result.trace !== undefined ? { hessian_trace: result.trace.value } : {}),
+        ...(edge?.logs ?? {}),
       },
     };
   }
 
+  /**
+   * The optimizer's stability threshold and where the sharpness stands against it: λmax·η/2 and
+   * λmax/threshold for SGD and momentum; for Adam and RMSprop λmax(P⁻¹H) (a second Lanczos run,
+   * warm-started like the first) against theirs. Null when the optimizer's rule is unknown.
+   */
+  private async edgeOfStability(H: HvpOperator, context: MeasureContext, lambdaMax: number, warm: boolean): Promise<{ record: Record<string, unknown>; logs: Record<string, number> } | null> {
+    const snapshot = context.optimizer;
+    const rule = snapshot?.state.rule ?? null;
+    const threshold = rule !== null ? stabilityThreshold(rule) : null;
+    if (snapshot === undefined || snapshot === null || rule === null || threshold === null) return null;
+    const about = { optimizer: snapshot.state.name, learningRate: rule.learningRate, step: snapshot.state.step, threshold: threshold.threshold, preconditioned: threshold.preconditioned };
+    if (!threshold.preconditioned) {
+      const maxTimesLr = (lambdaMax * rule.learningRate) / 2;
+      const ratio = lambdaMax / threshold.threshold;
+      return { record: { ...about, maxTimesLr, ratio }, logs: { hessian_max_x_lr: maxTimesLr, stability_threshold: threshold.threshold, stability_ratio: ratio } };
+    }
+    const scaling = snapshot.scaling === null ? null : H.names.map((n) => snapshot.scaling?.[n]);
+    if (scaling === null || scaling.some((a) => a === undefined)) {
+      const why = snapshot.scaling === null ? 'the optimizer has not taken a step yet' : `the optimizer keeps no second moment for ${H.names.filter((n) => snapshot.scaling?.[n] === undefined).join(', ')}`;
+      return { record: { ...about, skipped: why }, logs: { stability_threshold: threshold.threshold } };
+    }
+    const P = preconditionedHvp(H, scaling as Float32Array[]);
+    try {
+      const r = await eigenOf(P, {
+        tol: this.settings.tol ?? 1e-3,
+        maxIter: this.settings.maxIter ?? 40,
+        seed: context.seed,
+        vectors: true,
+        ...(warm && this.preconditionedVectors.length > 0 ? { warmStart: this.preconditionedVectors } : {}),
+      });
+      for (const v of this.preconditionedVectors) v.dispose();
+      this.preconditionedVectors = [...(r.vectors?.top ?? []), ...(r.vectors?.bottom ?? [])];
+      const ratio = r.lambdaMax / threshold.threshold;
+      return {
+        record: { ...about, lambdaMax: r.lambdaMax, lambdaMin: r.lambdaMin, converged: r.converged, residual: r.residuals.top[0], hvps: r.hvps, seconds: r.seconds, ratio },
+        logs: { preconditioned_hessian_max: r.lambdaMax, stability_threshold: threshold.threshold, stability_ratio: ratio },
+      };
+    } finally {
+      P.dispose();
+    }
+  }
+
   end(): void {
-    for (const v of this.vectors) v.dispose();
+    for (const v of [...this.vectors, ...this.preconditionedVectors]) v.dispose();
     this.vectors = [];
+    this.preconditionedVectors = [];
     this.H?.dispose();
     this.H = null;
     if (this.probe !== null) tf.dispose([this.probe.x, this.probe.y]);

@@ -18,6 +18,7 @@ import { makeRunId, readRunFolder, RunFolder } from '../src/io/run-folder.js';
 import { LandscopeError } from '../src/errors.js';
 import { resolveLoss } from '../src/model/model-loss.js';
 import { modelWeights, readModelWeights, writeModelWeights } from '../src/model/model-weights.js';
+import { optimizerSnapshot, type OptimizerSnapshot } from '../src/model/optimizer-state.js';
 import { LANDSCOPE_VERSION } from '../src/version.js';
 import type { MeasureContext, Measurement, MeasureResult, PortableMeasurement } from './measurement.js';
 import { tensorData, workerBackendFor } from './measurement-worker-client.js';
@@ -571,6 +572,10 @@ export class MeasurementCallback extends tf.Callback {
     if (budget === null && this.offThread !== null) await this.offThread.drain(Infinity);
     const toWorker = this.measurements.filter((m) => this.onWorker(m));
     const here = this.measurements.filter((m) => !toWorker.includes(m));
+    // The optimizer as this epoch left it, for the Hessian's edge of stability.
+    const optimizer = this.measurements.some((m) => m.name === 'hessian') ? await this.optimizerNow(model) : null;
+    if (optimizer !== null) record['optimizer'] = optimizer.state;
+    const epochContext: MeasureContext = { ...context, optimizer };
     // Measuring on the training thread changes the weights: they are put back bit for bit.
     const before = here.some((m) => m.essential !== true) ? readModelWeights(model) : null;
     try {
@@ -586,7 +591,7 @@ export class MeasurementCallback extends tf.Callback {
         const t0 = performance.now();
         let result: MeasureResult;
         try {
-          result = await m.measure(context, epoch);
+          result = await m.measure(epochContext, epoch);
         } catch (e) {
           if (this.options.strict === true) throw e;
           const message = (e as Error)?.message ?? String(e);
@@ -613,7 +618,7 @@ export class MeasurementCallback extends tf.Callback {
     }
     const pending: PendingRecord = { line: { epoch, time: new Date().toISOString(), trainSeconds: trained, monitorSeconds: 0, logs: numericLogs, skipped, ...record }, waiting: toWorker.length > 0 };
     this.unwritten.push(pending);
-    if (toWorker.length > 0) this.offThread?.submit({ epoch, weights: await allWeights(model), record: pending, measurements: toWorker });
+    if (toWorker.length > 0) this.offThread?.submit({ epoch, weights: await allWeights(model), optimizer, record: pending, measurements: toWorker });
     // A later epoch's logs carry the worker's newest values, with the epoch they were measured at.
     for (const [key, { value, epoch: at }] of this.latest) {
       if (key in added) continue;
@@ -624,6 +629,17 @@ export class MeasurementCallback extends tf.Callback {
     pending.line['monitorSeconds'] = monitorSeconds;
     this.monitorSeconds += monitorSeconds;
     await this.flush();
+  }
+
+  /** The optimizer's state and preconditioner, or null (with a warning) when they cannot be read. */
+  private async optimizerNow(model: tf.LayersModel): Promise<OptimizerSnapshot | null> {
+    try {
+      return await optimizerSnapshot(model, true);
+    } catch (e) {
+      if (this.options.strict === true) throw e;
+      this.warn(`${this.name}: the optimizer's state could not be read: ${(e as Error)?.message ?? String(e)} (no edge of stability this epoch)`);
+      return null;
+    }
   }
 
   /** Writes the records that are complete, in epoch order (metrics.jsonl, MLflow, onRecord). */

@@ -5,6 +5,7 @@
  * fails to start, crashes or is killed into an error for the epoch it was measuring.
  */
 import { Worker } from 'node:worker_threads';
+import type { OptimizerSnapshot } from '../src/model/optimizer-state.js';
 import type { BackendName } from '../src/cli/backend.js';
 import type { TensorData, WorkerOutcome, WorkerReply, WorkerRequest } from './measurement-worker.js';
 
@@ -67,16 +68,18 @@ export class MeasurementWorker {
   }
 
   /**
-   * Measures one epoch's weights. The buffer of `weights` is transferred: it is unusable here after.
+   * Measures one epoch's weights. The buffer of `weights` is transferred: it is unusable here after,
+   * as are those of the optimizer's preconditioner.
    * @returns each measurement's outcome
    * @throws {Error} when the worker stops before answering
    */
-  measure(epoch: number, weights: Float32Array): Promise<Record<string, WorkerOutcome>> {
+  measure(epoch: number, weights: Float32Array, optimizer: OptimizerSnapshot | null = null): Promise<Record<string, WorkerOutcome>> {
     if (this.dead !== null) return Promise.reject(this.dead);
     if (this.pending !== null) return Promise.reject(new Error(`the measurement worker is still measuring epoch ${this.pending.epoch}`));
     return new Promise((resolve, reject) => {
       this.pending = { epoch, resolve, reject };
-      this.post({ type: 'measure', epoch, weights }, [weights.buffer as ArrayBuffer]);
+      const scaling = Object.values(optimizer?.scaling ?? {}).map((a) => a.buffer as ArrayBuffer);
+      this.post({ type: 'measure', epoch, weights, optimizer }, [weights.buffer as ArrayBuffer, ...scaling]);
     });
   }
 

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend, type BackendName } from '../src/cli/backend.js';
 import { ParamList } from '../src/core/param-list.js';
 import { modelWeights, writeModelWeights } from '../src/model/model-weights.js';
+import type { OptimizerSnapshot } from '../src/model/optimizer-state.js';
 import { HessianMeasurement, type HessianSettings } from './hessian-callback.js';
 import type { MeasureContext, Measurement, PortableMeasurement } from './measurement.js';
 import { SharpnessMeasurement, type SharpnessSettings } from './sharpness-callback.js';
@@ -40,6 +41,8 @@ export type WorkerRequest =
       readonly epoch: number;
       /** Every weight of the model (`model.weights` order), concatenated. */
       readonly weights: Float32Array;
+      /** The optimizer as the epoch left it (for the edge of stability). */
+      readonly optimizer: OptimizerSnapshot | null;
     };
 
 /** One measurement's outcome. */
@@ -105,7 +108,7 @@ async function measure(request: Extract<WorkerRequest, { type: 'measure' }>): Pr
   for (const m of measurements) {
     const t0 = performance.now();
     try {
-      const result = await m.measure(context, request.epoch);
+      const result = await m.measure({ ...context, optimizer: request.optimizer }, request.epoch);
       outcomes[m.name] = { record: result.record, logs: result.logs, seconds: (performance.now() - t0) / 1000 };
     } catch (e) {
       outcomes[m.name] = { error: (e as Error)?.message ?? String(e), seconds: (performance.now() - t0) / 1000 };

@@ -5,6 +5,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { RunFolder } from '../src/io/run-folder.js';
+import type { OptimizerSnapshot } from '../src/model/optimizer-state.js';
 import type { Dataset } from '../src/model/prepare-data.js';
 
 /** What a measurement sees. */
@@ -18,6 +19,11 @@ export interface MeasureContext {
   /** The run folder, when the callback writes one. */
   readonly run: RunFolder | null;
   readonly seed: number;
+  /**
+   * The optimizer as the epoch left it (read on the training thread, handed to the worker with
+   * the weights): the Hessian measures the edge of stability from it. Absent before it is known.
+   */
+  readonly optimizer?: OptimizerSnapshot | null;
 }
 
 /** A measurement's result: a JSON-ready record, plus the numbers that go into `logs`. */

@@ -7,12 +7,15 @@
  */
 import { MeasurementWorker, type WorkerInit } from './measurement-worker-client.js';
 import type { WorkerOutcome } from './measurement-worker.js';
+import type { OptimizerSnapshot } from '../src/model/optimizer-state.js';
 
 /** One epoch's weights to measure. */
 export interface OffThreadJob {
   readonly epoch: number;
   /** Every weight of the model, concatenated; transferred to the worker when sent. */
   readonly weights: Float32Array;
+  /** The optimizer as the epoch left it; its preconditioner's buffers are transferred too. */
+  readonly optimizer?: OptimizerSnapshot | null;
 }
 
 /** What happens to each job: exactly one of these is called for it. */
@@ -125,7 +128,7 @@ export class OffThreadMeasurements<J extends OffThreadJob> {
       return this.next();
     }
     this.inFlight = job;
-    worker.measure(job.epoch, job.weights).then(
+    worker.measure(job.epoch, job.weights, job.optimizer ?? null).then(
       (outcomes) => {
         if (this.inFlight !== job) return;
         this.inFlight = null;

@@ -10,6 +10,8 @@
  *    batch until its training loss is as low as the small batch's (at most 100 epochs).
  * 2. Skip connections (section 6): a deep narrow MLP with and without residual connections (and,
  *    in the full demo, the plain net at several widths).
+ * 3. The edge of stability (Cohen et al. 2021; examples/edge-of-stability.ts): full-batch gradient
+ *    descent on a tanh MLP with the MSE loss; λmax rises to 2/η and hovers there.
  * Each run writes runs/demo/<name>/ with its report; then a comparison report, a table, and the
  * CI gate of the large-batch run against the small-batch run as baseline.
  */
@@ -19,6 +21,7 @@ import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 // In your project: from 'landscope'.
 import { cli as main, landscapeMonitor, selectBackend } from '../src/index.js';
+import { describeRun, edgeOfStability } from './edge-of-stability.js';
 import { loadMnist } from './mnist-data.js';
 
 const quick = process.argv.includes('--quick');
@@ -165,4 +168,10 @@ console.log('\nThe CI gate: the large-batch run against the small-batch run as b
 await cli(['baseline', 'save', resolve(out, 'small-batch'), '--out', resolve(out, 'baseline.json')]);
 const verdict = await cli(['gate', '--baseline', resolve(out, 'baseline.json'), '--run', resolve(out, 'large-batch')]);
 console.log(`gate exit code ${verdict} (${verdict === 1 ? 'failed: see the rules above' : verdict === 0 ? 'passed' : 'error'})`);
+console.log('\n3. The edge of stability: full-batch gradient descent (tanh MLP, MSE); λmax rises to 2/η and hovers there');
+const eosSteps = quick ? 200 : 450;
+for (const r of await edgeOfStability({ digits: quick ? 1000 : 2000, learningRates: quick ? [1] : [1, 0.7], steps: eosSteps, every: 10, hidden: 32, out: resolve(out, 'edge-of-stability') })) {
+  console.log(`  ${describeRun(r, eosSteps)}`);
+}
+
 console.log(`\nreports: ${rows.map((r) => resolve(out, r.name, 'report.html')).join(', ')}\ncomparison: ${resolve(out, 'compare.html')}`);

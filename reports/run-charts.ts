@@ -17,6 +17,7 @@ const ORANGE = '#ea580c';
 const GREEN = '#16a34a';
 const PURPLE = '#7c3aed';
 const GREY = '#64748b';
+const RED = '#dc2626';
 
 const axis = (title: string, extra: Record<string, unknown> = {}) => ({ title: { display: true, text: title }, ...extra });
 const line = (label: string, data: readonly (number | null)[], color: string, yAxisID: string, extra: Record<string, unknown> = {}) => ({
@@ -180,9 +181,26 @@ export function runCharts(d: RunReportData): ReportChart[] {
             line('λmax', s['lambda_max'] ?? [], BLUE, 'y', { pointBackgroundColor: fill(BLUE) }),
             line('λmin', s['lambda_min'] ?? [], ORANGE, 'y', { pointBackgroundColor: fill(ORANGE) }),
             line('|λmin/λmax|', (s['ratio'] ?? []).map((v) => (v === null || v <= 0 ? null : v)), PURPLE, 'y1', { borderDash: [4, 3] }),
+            ...(has('stability_threshold') ? [line('stability threshold (GD 2/η)', s['stability_threshold'] ?? [], RED, 'y', { borderDash: [6, 4], pointRadius: 0 })] : []),
           ],
         },
         options: { ...base, scales: { x: epochX, y: axis('eigenvalue'), y1: right('|λmin/λmax| (log)', { type: 'logarithmic' }) } },
+      },
+    });
+  }
+  if (has('preconditioned_max')) {
+    charts.push({
+      id: 'stability',
+      config: {
+        type: 'line',
+        data: {
+          labels,
+          datasets: [
+            line('λmax(P⁻¹H)', s['preconditioned_max'] ?? [], BLUE, 'y'),
+            line('stability threshold', s['preconditioned_threshold'] ?? [], RED, 'y', { borderDash: [6, 4], pointRadius: 0 }),
+          ],
+        },
+        options: { ...base, scales: { x: epochX, y: axis('preconditioned sharpness') } },
       },
     });
   }

@@ -67,6 +67,10 @@ export function runReportData(contents: RunContents): RunReportData {
     lambda_max: hess('lambdaMax'),
     lambda_min: hess('lambdaMin'),
     ratio: hess('ratio'),
+    // The edge of stability: the threshold of the optimizer's update, and the preconditioned sharpness of adaptive ones.
+    stability_threshold: measured.map((r) => (ok(r['hessian']) && typeof r['hessian']['stability']?.threshold === 'number' && r['hessian']['stability'].preconditioned !== true ? r['hessian']['stability'].threshold : null)),
+    preconditioned_max: measured.map((r) => (ok(r['hessian']) && r['hessian']['stability']?.preconditioned === true && typeof r['hessian']['stability'].lambdaMax === 'number' ? r['hessian']['stability'].lambdaMax : null)),
+    preconditioned_threshold: measured.map((r) => (ok(r['hessian']) && r['hessian']['stability']?.preconditioned === true ? r['hessian']['stability'].threshold : null)),
     hessian_converged: measured.map((r) => (ok(r['hessian']) ? (r['hessian']['converged'] ? 1 : 0) : null)),
     weight_norm: measured.map((r) => (ok(r['weights']) ? r['weights']['norm'] : null)),
     lr: measured.map((r) => (ok(r['weights']) && typeof r['weights']['learningRate'] === 'number' ? r['weights']['learningRate'] : null)),

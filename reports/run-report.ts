@@ -12,7 +12,8 @@ import type { RunReportData } from './run-report-data.js';
 export const RUN_SECTIONS: readonly PageSection[] = [
   { id: 'loss', title: 'Loss and accuracy', how: 'Training (solid) and validation (dashed) loss on the left axis, accuracy on the right, per epoch. A widening gap between them is overfitting.' },
   { id: 'sharpness', title: 'Filter-normalized sharpness', how: 'Mean over seeded random directions of (L(θ+rd)+L(θ−rd))/2 − L(θ) on the probe set, with ± one standard error shaded, and the implied curvature 2s/r² on the right axis. Higher is sharper; compare runs at the same radius.' },
-  { id: 'hessian', title: 'Hessian extremes', how: 'λmax and λmin of the probe-set loss Hessian (left), and |λmin/λmax| on a log scale (right): near zero the landscape is locally convex, near one it is as curved down as up. Hollow points did not converge.' },
+  { id: 'hessian', title: 'Hessian extremes', how: 'λmax and λmin of the probe-set loss Hessian (left), and |λmin/λmax| on a log scale (right): near zero the landscape is locally convex, near one it is as curved down as up. Hollow points did not converge. With SGD or momentum, the dashed red line is the optimizer’s stability threshold (2/η; momentum (2 + 2β)/η): full-batch training drives λmax up to it and then hovers there, the edge of stability (Cohen et al. 2021).' },
+  { id: 'stability', title: 'Edge of stability (adaptive optimizer)', how: 'The preconditioned sharpness λmax(P⁻¹H) with the optimizer’s own second-moment preconditioner P, against the threshold above which its step diverges on a quadratic ((2 + 2β₁)/((1 − β₁)η) for Adam): full-batch training drives it up to the line and keeps it there (Cohen et al. 2022).', optional: true },
   { id: 'trajectory', title: 'Optimization trajectory over the loss contours (PCA)', how: 'The weights of each epoch projected on the first two principal directions of θₑ − θ_final, over the probe loss in that plane around the final weights (thin lines, darker = lower loss): the path ends at (0, 0), the final weights. Red rings mark learning-rate drops.' },
   { id: 'evr', title: 'Explained variance of the trajectory', how: 'The share of the trajectory’s variation along each principal direction; the paper found 40–90% in the first two.' },
   { id: 'slice', title: '1-D slice at the final weights', how: 'Probe loss (left) and accuracy (right) along one filter-normalized random direction, θ_final + α·d: a flat, wide valley is a flat minimum.' },
@@ -67,6 +68,8 @@ export interface PageSection {
   readonly how: string;
   /** What to say when the chart is absent (default: nothing was measured for it). */
   readonly absent?: string;
+  /** Left out of the page, not noted, when its chart is absent (it applies to some runs only). */
+  readonly optional?: boolean;
 }
 
 /**
@@ -77,6 +80,7 @@ export interface PageSection {
 export function renderPage(title: string, headerHtml: string, sections: readonly PageSection[], charts: readonly ReportChart[], extra: string, chartJs: string, data?: unknown): string {
   const drawn = new Set(charts.map((c) => c.id));
   const body = sections
+    .filter((s) => drawn.has(s.id) || s.optional !== true)
     .map((s) =>
       drawn.has(s.id)
         ? `<section id="${s.id}"><h2>${escapeHtml(s.title)}</h2><p class="how">${escapeHtml(s.how)}</p><div class="chart"><canvas id="chart-${s.id}" role="img" aria-label="${escapeHtml(s.title)}"></canvas></div></section>`

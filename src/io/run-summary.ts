@@ -23,6 +23,8 @@ export const GATE_METRICS: readonly string[] = [
   'hessian_min',
   'hessian_ratio',
   'hessian_trace',
+  'hessian_max_x_lr',
+  'stability_ratio',
   'weight_norm',
   'pca_evr1',
   'pca_evr2',
@@ -85,6 +87,18 @@ function fromRecord(record: Rec, metric: string): MetricValue {
       const byShard = (h as Rec)['shards']?.[metric === 'hessian_max' ? 'top' : 'bottom'] as number[] | undefined;
       const paired = (metric === 'hessian_max' || metric === 'hessian_min') && Array.isArray(byShard) && byShard.every((v) => typeof v === 'number' && Number.isFinite(v));
       return paired ? { value, status: 'ok', paired: byShard, pairedBy: 'shard' } : { value, status: 'ok' };
+    }
+    case 'hessian_max_x_lr':
+    case 'stability_ratio': {
+      // The edge of stability: λmax·η/2 (SGD, momentum) and λmax/threshold (λmax(P⁻¹H) for Adam, RMSprop).
+      const h = record['hessian'] as Rec | undefined;
+      const bad = state(h);
+      if (bad !== null) return { value: null, status: bad };
+      const e = (h as Rec)['stability'] as Rec | undefined;
+      const value = metric === 'hessian_max_x_lr' ? e?.['maxTimesLr'] : e?.['ratio'];
+      if (e === undefined || e['skipped'] !== undefined || typeof value !== 'number') return { value: null, status: e?.['skipped'] !== undefined ? 'skipped' : 'missing' };
+      const converged = e['preconditioned'] === true ? e['converged'] : (h as Rec)['converged'];
+      return converged === true ? { value, status: 'ok' } : { value: null, status: 'not-converged' };
     }
     case 'weight_norm': {
       const w = record['weights'] as Rec | undefined;
