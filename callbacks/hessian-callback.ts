@@ -156,7 +156,9 @@ export class HessianMeasurement implements Measurement {
     }
     const P = preconditionedHvp(H, scaling as Float32Array[]);
     try {
+      // λmax(P⁻¹H) alone: converging its λmin too took up to 21 products instead of 12 on the MNIST CNN.
       const r = await eigenOf(P, {
+        bottom: 0,
         tol: this.settings.tol ?? 1e-3,
         maxIter: this.settings.maxIter ?? 40,
         seed: context.seed,
@@ -164,10 +166,10 @@ export class HessianMeasurement implements Measurement {
         ...(warm && this.preconditionedVectors.length > 0 ? { warmStart: this.preconditionedVectors } : {}),
       });
       for (const v of this.preconditionedVectors) v.dispose();
-      this.preconditionedVectors = [...(r.vectors?.top ?? []), ...(r.vectors?.bottom ?? [])];
+      this.preconditionedVectors = r.vectors?.top ?? [];
       const ratio = r.lambdaMax / threshold.threshold;
       return {
-        record: { ...about, lambdaMax: r.lambdaMax, lambdaMin: r.lambdaMin, converged: r.converged, residual: r.residuals.top[0], hvps: r.hvps, seconds: r.seconds, ratio },
+        record: { ...about, lambdaMax: r.lambdaMax, converged: r.converged, residual: r.residuals.top[0], hvps: r.hvps, seconds: r.seconds, ratio },
         logs: { preconditioned_hessian_max: r.lambdaMax, stability_threshold: threshold.threshold, stability_ratio: ratio },
       };
     } finally {

@@ -27,7 +27,10 @@ export const EXACT_TRACE_LIMIT = 2048;
 export interface HessianOptions extends HvpOptions {
   /** How many of the largest eigenvalues. @default 1 */
   readonly top?: number;
-  /** How many of the smallest eigenvalues. @default 1 */
+  /**
+   * How many of the smallest eigenvalues; 0 converges the top alone (fewer products when only λmax
+   * is wanted: λmin is then NaN and the ratio null). @default 1
+   */
   readonly bottom?: number;
   /** Lanczos residual tolerance, relative to max|λ|. @default 1e-3 */
   readonly tol?: number;
@@ -64,6 +67,7 @@ export interface HessianResult {
   /** The number of parameters covered. */
   readonly n: number;
   readonly lambdaMax: number;
+  /** NaN with `bottom: 0`. */
   readonly lambdaMin: number;
   /** |λmin / λmax|, null when λmax = 0. */
   readonly ratio: number | null;
@@ -114,9 +118,9 @@ export async function eigenOf(H: HvpOperator, options: HessianOptions): Promise<
   const bottom = options.bottom ?? 1;
   const tol = options.tol ?? 1e-3;
   const seed = options.seed ?? 0;
-  for (const [name, k] of [['top', top], ['bottom', bottom]] as const) {
-    if (!(Number.isInteger(k) && k >= 1 && k <= H.size)) {
-      throw new RangeError(`hessian: ${name} = ${k} is not an integer from 1 to the parameter count ${H.size}`);
+  for (const [name, k, least] of [['top', top, 1], ['bottom', bottom, 0]] as const) {
+    if (!(Number.isInteger(k) && k >= least && k <= H.size)) {
+      throw new RangeError(`hessian: ${name} = ${k} is not an integer from ${least} to the parameter count ${H.size}`);
     }
   }
   const shards = options.shards ?? 0;
@@ -139,12 +143,12 @@ export async function eigenOf(H: HvpOperator, options: HessianOptions): Promise<
     start.dispose();
   }
   const lambdaMax = result.top[0]?.value as number;
-  const lambdaMin = result.bottom[0]?.value as number;
+  const lambdaMin = result.bottom[0]?.value ?? NaN;
   const topVector = result.top[0]?.vector as ParamList | undefined;
   const bottomVector = result.bottom[0]?.vector as ParamList | undefined;
   let byShard: HessianResult['shards'];
   try {
-    byShard = shards > 0 ? { count: shards, top: await H.shardQuadratics(topVector as ParamList, shards), bottom: await H.shardQuadratics(bottomVector as ParamList, shards) } : undefined;
+    byShard = shards > 0 ? { count: shards, top: await H.shardQuadratics(topVector as ParamList, shards), bottom: bottomVector === undefined ? [] : await H.shardQuadratics(bottomVector, shards) } : undefined;
   } finally {
     if (options.vectors !== true) for (const p of [...result.top, ...result.bottom]) p.vector?.dispose();
   }
@@ -154,7 +158,7 @@ export async function eigenOf(H: HvpOperator, options: HessianOptions): Promise<
     n: H.size,
     lambdaMax,
     lambdaMin,
-    ratio: lambdaMax === 0 ? null : Math.abs(lambdaMin / lambdaMax),
+    ratio: lambdaMax === 0 || Number.isNaN(lambdaMin) ? null : Math.abs(lambdaMin / lambdaMax),
     top: result.top.map((p) => p.value),
     bottom: result.bottom.map((p) => p.value),
     residuals: { top: result.top.map((p) => p.residual), bottom: result.bottom.map((p) => p.residual) },

@@ -42,6 +42,21 @@ for (const backend of BACKENDS) {
       });
     }
 
+    it('bottom: 0 converges λmax alone: the fixture value in no more products, λmin NaN, no ratio', async () => {
+      const both = await hessianEigen(model, data, { tol: 1e-4, maxIter: 200 });
+      const topOnly = await hessianEigen(model, data, { bottom: 0, tol: 1e-4, maxIter: 200, shards: 2 });
+      const lmax = ref.center.all_params.lambda_max;
+      expect(topOnly.converged).toBe(true);
+      expect(Math.abs(topOnly.lambdaMax - lmax) / lmax).toBeLessThan(1e-3);
+      expect(topOnly.hvps).toBeLessThanOrEqual(both.hvps);
+      expect(topOnly.lambdaMin).toBeNaN();
+      expect(topOnly.ratio).toBeNull();
+      expect(topOnly.bottom).toEqual([]);
+      expect(topOnly.shards?.bottom).toEqual([]);
+      expect(topOnly.shards?.top).toHaveLength(2);
+      await expect(hessianEigen(model, data, { bottom: -1 })).rejects.toThrow(/bottom = -1 is not an integer from 0/);
+    });
+
     it('hessianMap reproduces the fixture 5×5 λmax, λmin and |λmin/λmax| grid, and restores the weights', async () => {
       const dirs: ParamList[] = [];
       for (const d of ['d1', 'd2']) {
