@@ -54,6 +54,7 @@ const MODES: Mode[] = [
   { label: 'monitor, worker, end-of-training off', monitor: true, options: { finalSurfaces: false, report: false } },
   { label: 'monitor, all defaults', monitor: true },
   { label: 'monitor, worker: false, end-of-training off', monitor: true, options: { worker: false, finalSurfaces: false, report: false } },
+  { label: 'monitor, worker, + adaptive sharpness, end-of-training off', monitor: true, options: { finalSurfaces: false, report: false, adaptiveSharpness: true } },
 ];
 
 /**
@@ -86,7 +87,7 @@ async function everyEpoch(kind: 'mlp' | 'cnn', backend: 'wasm' | 'cpu', epochs: 
     fits.push(fit);
     const records = (monitor?.records ?? []).filter((r) => r.epoch >= 0);
     const count = (key: string) => records.filter((r) => typeof r.logs[key] === 'number').length;
-    const why = (reason: string) => records.reduce((n, r) => n + ['sharpness', 'hessian'].filter((m) => (r[m] as { skipped?: string } | undefined)?.skipped === reason).length, 0);
+    const why = (reason: string) => records.reduce((n, r) => n + ['sharpness', 'hessian', 'adaptiveSharpness'].filter((m) => (r[m] as { skipped?: string } | undefined)?.skipped === reason).length, 0);
     const s = monitor?.seconds;
     rows.push({
       model: kind === 'mlp' ? 'MLP 784-128-10' : 'CNN conv8-pool-conv16-pool-dense',
@@ -97,6 +98,7 @@ async function everyEpoch(kind: 'mlp' | 'cnn', backend: 'wasm' | 'cpu', epochs: 
       'fit / no monitor (targets: 1.10 end-of-training off, 1.5 all defaults)': 0,
       'epochs with hessian_max': monitor ? `${count('hessian_max')} of ${epochs}` : '',
       'epochs with fn_sharpness': monitor ? `${count('fn_sharpness')} of ${epochs}` : '',
+      'epochs with adaptive_sharpness': mode.options?.adaptiveSharpness ? `${count('adaptive_sharpness')} of ${epochs}` : '',
       'skipped behind / budget': monitor ? `${why('behind')} / ${why('budget')}` : '',
       'monitor on training thread / train': s ? +(s.duringTraining / s.training).toFixed(3) : '',
       'end-of-training s': s ? +s.final.toFixed(2) : '',
@@ -130,7 +132,7 @@ export async function benchMonitor(quick: boolean): Promise<void> {
   const overhead = [];
   for (const kind of ['mlp', 'cnn'] as const) {
     const perDigit = kind === 'mlp' ? 600 : 150;
-    const free = await monitoredFit(kind, 2, perDigit, { budget: null, finalSurfaces: false, worker: false });
+    const free = await monitoredFit(kind, 2, perDigit, { budget: null, finalSurfaces: false, worker: false, adaptiveSharpness: true });
     overhead.push({
       model: kind === 'mlp' ? 'MLP 784-128-10' : 'CNN conv8-pool-conv16-pool-dense',
       'train digits': perDigit * 10,
@@ -139,6 +141,7 @@ export async function benchMonitor(quick: boolean): Promise<void> {
       's/epoch trajectory': cost(free.records, 'trajectory'),
       's/epoch sharpness': cost(free.records, 'sharpness'),
       's/epoch hessian': cost(free.records, 'hessian'),
+      's/epoch adaptive sharpness (opt-in)': cost(free.records, 'adaptiveSharpness'),
     });
   }
   console.log('\nEach measurement unbudgeted, on the training thread (wasm, probe: 500 test digits, Hessian on its first 256)');

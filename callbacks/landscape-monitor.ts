@@ -1,10 +1,11 @@
 /**
  * The training-time landscape monitor: one callback that, each epoch, records weight norms and the
  * learning rate, snapshots the weights and updates the trajectory's PCA, measures filter-normalized
- * sharpness, and the Hessian's extreme eigenvalues — in that priority order under the time budget —
+ * sharpness, the Hessian's extreme eigenvalues and, on request, adaptive sharpness — in that priority order under the time budget —
  * into a run folder, the epoch's `logs`, and (optionally) MLflow; at the end of training it computes
  * the final surfaces and writes the report.
  */
+import { AdaptiveSharpnessMeasurement, type AdaptiveSharpnessSettings } from './adaptive-sharpness-callback.js';
 import { checkFinalSurfaceSettings, writeFinalSurfaces, type FinalSurfaceSettings } from './final-surfaces.js';
 import { HessianMeasurement, type HessianSettings } from './hessian-callback.js';
 import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
@@ -20,6 +21,11 @@ export interface LandscapeMonitorOptions extends MeasurementCallbackOptions {
   readonly sharpness?: SharpnessSettings | false;
   /** Hessian settings, or false to skip it. @default {} */
   readonly hessian?: HessianSettings | false;
+  /**
+   * Adaptive (scale-invariant) sharpness: true or its settings to measure it, after the Hessian
+   * (a few exact gradients and ~12 losses on the probe per epoch). @default false
+   */
+  readonly adaptiveSharpness?: AdaptiveSharpnessSettings | boolean;
   /** Trajectory settings, or false to skip its PCA. @default {} (needs a runDir) */
   readonly trajectory?: TrajectorySettings | false;
   /**
@@ -58,6 +64,11 @@ export class LandscapeMonitor extends MeasurementCallback {
     }
     if (options?.sharpness !== false) measurements.push(new SharpnessMeasurement(options?.sharpness || {}, 'landscapeMonitor: sharpness'));
     if (options?.hessian !== false) measurements.push(new HessianMeasurement(options?.hessian || {}, 'landscapeMonitor: hessian'));
+    const adaptive = options?.adaptiveSharpness;
+    if (adaptive !== undefined && adaptive !== false && adaptive !== true && (typeof adaptive !== 'object' || adaptive === null)) {
+      throw new TypeError(`landscapeMonitor: adaptiveSharpness = ${JSON.stringify(adaptive)} is not true, false or a settings object ({ radius, steps, directions })`);
+    }
+    if (adaptive) measurements.push(new AdaptiveSharpnessMeasurement(adaptive === true ? {} : adaptive, 'landscapeMonitor: adaptiveSharpness'));
     if (options?.finalSurfaces) checkFinalSurfaceSettings(options.finalSurfaces, 'landscapeMonitor: finalSurfaces');
     super(options, measurements, 'landscapeMonitor');
     this.trajectory = trajectory;

@@ -11,6 +11,7 @@ import { selectBackend, type BackendName } from '../src/cli/backend.js';
 import { ParamList } from '../src/core/param-list.js';
 import { modelWeights, writeModelWeights } from '../src/model/model-weights.js';
 import type { OptimizerSnapshot } from '../src/model/optimizer-state.js';
+import { AdaptiveSharpnessMeasurement, type AdaptiveSharpnessSettings } from './adaptive-sharpness-callback.js';
 import { HessianMeasurement, type HessianSettings } from './hessian-callback.js';
 import type { MeasureContext, Measurement, PortableMeasurement } from './measurement.js';
 import { SharpnessMeasurement, type SharpnessSettings } from './sharpness-callback.js';
@@ -59,6 +60,7 @@ export type WorkerReply =
 const KINDS: Record<PortableMeasurement['kind'], (settings: unknown, name: string) => Measurement> = {
   sharpness: (s, name) => new SharpnessMeasurement(s as SharpnessSettings, name),
   hessian: (s, name) => new HessianMeasurement(s as HessianSettings, name),
+  'adaptive-sharpness': (s, name) => new AdaptiveSharpnessMeasurement(s as AdaptiveSharpnessSettings, name),
 };
 
 let state: { model: tf.LayersModel; context: MeasureContext; measurements: Measurement[] } | null = null;

@@ -37,7 +37,7 @@ export interface MeasureResult {
  * kind and its settings, which must survive structured cloning.
  */
 export interface PortableMeasurement {
-  readonly kind: 'sharpness' | 'hessian';
+  readonly kind: 'sharpness' | 'hessian' | 'adaptive-sharpness';
   readonly settings: unknown;
 }
 

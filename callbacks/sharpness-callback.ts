@@ -5,15 +5,11 @@
  * same architecture and seed, so epochs and runs compare pairwise. At each radius r (filter-
  * normalized units), s_i = (L(θ + r d_i) + L(θ − r d_i))/2 − L(θ) on the probe set.
  */
-import { subSeed } from '../src/core/sub-seed.js';
-import { sharpness, type Sharpness } from '../src/core/sharpness.js';
+import type { Sharpness } from '../src/core/sharpness.js';
 import type { ParamList } from '../src/core/param-list.js';
-import { randomDirection } from '../src/core/random-direction.js';
-import { normalizeForModel } from '../src/landscape/directions.js';
-import { sampleAround } from '../src/landscape/sample-around.js';
+import { modelFilterSharpness, sharpnessDirections } from '../src/landscape/filter-sharpness.js';
 import { ModelEvaluator } from '../src/model/evaluator.js';
 import { resolveLoss } from '../src/model/model-loss.js';
-import { modelLayout } from '../src/model/model-weights.js';
 import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
 import type { MeasureContext, Measurement, MeasureResult, PortableMeasurement } from './measurement.js';
 
@@ -48,41 +44,19 @@ export class SharpnessMeasurement implements Measurement {
   }
 
   async begin(context: MeasureContext): Promise<void> {
-    const layout = modelLayout(context.model);
-    this.raw = Array.from({ length: this.count }, (_, i) => randomDirection(layout, subSeed(context.seed, i)));
+    this.raw = sharpnessDirections(context.model, this.count, context.seed);
     const loss = resolveLoss(context.model, context.loss);
     this.evaluator = new ModelEvaluator(context.model, context.probe, { loss: loss.fn, lossName: loss.name, batchSize: context.batchSize });
   }
 
   async measure(context: MeasureContext): Promise<MeasureResult> {
-    const { model } = context;
     const evaluator = this.evaluator as ModelEvaluator;
-    const directions = this.raw.map((d) => normalizeForModel(model, d, { norm: 'filter', ignore: 'biasbn' }));
-    try {
-      const center = (await evaluator.evaluate()).loss;
-      const offsets = this.radii.flatMap((r) => [-r, r]);
-      const results: Sharpness[] = this.radii.map(() => ({}) as Sharpness);
-      const plus: number[][] = this.radii.map(() => []);
-      const minus: number[][] = this.radii.map(() => []);
-      for (const d of directions) {
-        const values = await sampleAround(model, [d], [offsets], async () => ({ loss: (await evaluator.evaluate()).loss }));
-        const losses = values.values['loss'] as Float64Array;
-        this.radii.forEach((_, k) => {
-          minus[k]?.push(losses[2 * k] as number);
-          plus[k]?.push(losses[2 * k + 1] as number);
-        });
-      }
-      this.radii.forEach((r, k) => {
-        results[k] = sharpness(center, plus[k] as number[], minus[k] as number[], r);
-      });
-      const primary = results[0] as Sharpness;
-      return {
-        record: { loss: center, radii: results, directions: this.count, probeSize: evaluator.size, norm: 'filter', ignore: 'biasbn', seed: context.seed },
-        logs: { fn_sharpness: primary.mean, fn_sharpness_stderr: primary.stderr, fn_curvature: primary.curvature },
-      };
-    } finally {
-      for (const d of directions) d.dispose();
-    }
+    const { center, radii } = await modelFilterSharpness(context.model, evaluator, this.raw, this.radii);
+    const primary = radii[0] as Sharpness;
+    return {
+      record: { loss: center, radii, directions: this.count, probeSize: evaluator.size, norm: 'filter', ignore: 'biasbn', seed: context.seed },
+      logs: { fn_sharpness: primary.mean, fn_sharpness_stderr: primary.stderr, fn_curvature: primary.curvature },
+    };
   }
 
   end(): void {

@@ -204,6 +204,22 @@ export function runCharts(d: RunReportData): ReportChart[] {
       },
     });
   }
+  if (has('adaptive_worst')) {
+    charts.push({
+      id: 'adaptive',
+      config: {
+        type: 'line',
+        data: {
+          labels,
+          datasets: [
+            line(`worst case (ρ = ${d.adaptiveRadius})`, s['adaptive_worst'] ?? [], ORANGE, 'y'),
+            line('average case (right axis)', s['adaptive_avg'] ?? [], PURPLE, 'y1', { borderDash: [4, 3] }),
+          ],
+        },
+        options: { ...base, scales: { x: epochX, y: axis('worst-case increase (loss units)'), y1: right('average-case increase') } },
+      },
+    });
+  }
   if (d.trajectory !== null) {
     const t = d.trajectory;
     const evr = t.explainedVarianceRatio;

@@ -17,6 +17,8 @@ export interface RunReportData {
   readonly epochs: number[];
   readonly series: Record<string, (number | null)[]>;
   readonly sharpness: { radius: number | null; directions: number | null; probeSize: number | null };
+  /** The radius ρ of adaptive sharpness, when it was measured. */
+  readonly adaptiveRadius: number | null;
   readonly trajectory: { epochs: number[]; x: number[]; y: number[]; explainedVarianceRatio: number[]; lrDrops: number[] } | null;
   readonly config: [string, string][];
   readonly timings: { training: number | null; monitor: number | null; final: number | null; perEpoch: { epoch: number; train: number | null; monitor: number | null }[] };
@@ -71,6 +73,8 @@ export function runReportData(contents: RunContents): RunReportData {
     stability_threshold: measured.map((r) => (ok(r['hessian']) && typeof r['hessian']['stability']?.threshold === 'number' && r['hessian']['stability'].preconditioned !== true ? r['hessian']['stability'].threshold : null)),
     preconditioned_max: measured.map((r) => (ok(r['hessian']) && r['hessian']['stability']?.preconditioned === true && typeof r['hessian']['stability'].lambdaMax === 'number' ? r['hessian']['stability'].lambdaMax : null)),
     preconditioned_threshold: measured.map((r) => (ok(r['hessian']) && r['hessian']['stability']?.preconditioned === true ? r['hessian']['stability'].threshold : null)),
+    adaptive_worst: measured.map((r) => (ok(r['adaptiveSharpness']) && typeof r['adaptiveSharpness']['worst'] === 'number' ? r['adaptiveSharpness']['worst'] : null)),
+    adaptive_avg: measured.map((r) => (ok(r['adaptiveSharpness']) && typeof r['adaptiveSharpness']['average'] === 'number' ? r['adaptiveSharpness']['average'] : null)),
     hessian_converged: measured.map((r) => (ok(r['hessian']) ? (r['hessian']['converged'] ? 1 : 0) : null)),
     weight_norm: measured.map((r) => (ok(r['weights']) ? r['weights']['norm'] : null)),
     lr: measured.map((r) => (ok(r['weights']) && typeof r['weights']['learningRate'] === 'number' ? r['weights']['learningRate'] : null)),
@@ -129,6 +133,7 @@ export function runReportData(contents: RunContents): RunReportData {
     epochs,
     series,
     sharpness: { radius: firstSharp?.radii?.[0]?.radius ?? null, directions: firstSharp?.directions ?? null, probeSize: firstSharp?.probeSize ?? null },
+    adaptiveRadius: measured.find((r) => ok(r['adaptiveSharpness']))?.['adaptiveSharpness']?.radius ?? null,
     trajectory,
     config: flatten({ options: run['options'], loss: run['loss'], model: { name: run['model']?.name, trainableParameters: run['model']?.trainableParameters, layers: (run['model']?.layers ?? []).map((l: Rec) => `${l.name} (${l.class})`).join(', ') }, probe: run['probe'], fit: run['fit'], versions: { landscope: run['landscopeVersion'], tfjs: run['tfjsVersion'] } }),
     timings: {

@@ -37,6 +37,15 @@ export { rademacherDirection } from './core/random-direction.js';
 
 export { landscapeMonitor, LandscapeMonitor, type LandscapeMonitorOptions } from '../callbacks/landscape-monitor.js';
 export { sharpnessCallback, SharpnessCallback, SharpnessMeasurement, DEFAULT_RADII, type SharpnessCallbackOptions, type SharpnessSettings } from '../callbacks/sharpness-callback.js';
+export {
+  adaptiveSharpnessCallback,
+  AdaptiveSharpnessCallback,
+  AdaptiveSharpnessMeasurement,
+  DEFAULT_ADAPTIVE_RADIUS,
+  type AdaptiveSharpnessCallbackOptions,
+  type AdaptiveSharpnessSettings,
+} from '../callbacks/adaptive-sharpness-callback.js';
+export { adaptiveSharpness, type AdaptiveSharpness, type AdaptiveSharpnessOptions, type ScaledLoss } from './core/adaptive-sharpness.js';
 export { hessianCallback, HessianCallback, HessianMeasurement, type HessianCallbackOptions, type HessianSettings } from '../callbacks/hessian-callback.js';
 export { trajectoryCallback, TrajectoryCallback, TrajectoryMeasurement, type TrajectoryCallbackOptions, type TrajectorySettings } from '../callbacks/trajectory-callback.js';
 export { snapshotCallback, SnapshotCallback, SnapshotMeasurement, type SnapshotCallbackOptions, type SnapshotSettings } from '../callbacks/snapshot-callback.js';

@@ -13,6 +13,7 @@ import { directionsCommand } from './commands/directions.js';
 import { gateCommand } from './commands/gate.js';
 import { hessianCommand } from './commands/hessian.js';
 import { interpolateCommand } from './commands/interpolate.js';
+import { sharpnessCommand } from './commands/sharpness.js';
 import { mergeCommand } from './commands/merge.js';
 import { mlflowCommand } from './commands/mlflow.js';
 import { reportCommand } from './commands/report.js';
@@ -20,7 +21,7 @@ import { surfaceCommand } from './commands/surface.js';
 import { trajectoryCommand } from './commands/trajectory.js';
 
 /** Every command, by name. */
-export const COMMANDS: readonly Command[] = [surfaceCommand, mergeCommand, interpolateCommand, directionsCommand, hessianCommand, trajectoryCommand, reportCommand, compareCommand, baselineCommand, gateCommand, mlflowCommand];
+export const COMMANDS: readonly Command[] = [surfaceCommand, mergeCommand, interpolateCommand, directionsCommand, hessianCommand, sharpnessCommand, trajectoryCommand, reportCommand, compareCommand, baselineCommand, gateCommand, mlflowCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -25,6 +25,8 @@ export const GATE_METRICS: readonly string[] = [
   'hessian_trace',
   'hessian_max_x_lr',
   'stability_ratio',
+  'adaptive_sharpness',
+  'adaptive_sharpness_avg',
   'weight_norm',
   'pca_evr1',
   'pca_evr2',
@@ -40,6 +42,8 @@ export interface RunFingerprint {
   readonly weights: readonly { name: string; shape: readonly number[] }[];
   readonly seed: number | null;
   readonly sharpness: { directions: number | null; radius: number | null };
+  /** Adaptive sharpness's settings, when it was measured (baselines from before it lack the key). */
+  readonly adaptiveSharpness?: { radius: number; steps: number; directions: number } | null;
 }
 
 /** A run's final numbers. */
@@ -99,6 +103,17 @@ function fromRecord(record: Rec, metric: string): MetricValue {
       if (e === undefined || e['skipped'] !== undefined || typeof value !== 'number') return { value: null, status: e?.['skipped'] !== undefined ? 'skipped' : 'missing' };
       const converged = e['preconditioned'] === true ? e['converged'] : (h as Rec)['converged'];
       return converged === true ? { value, status: 'ok' } : { value: null, status: 'not-converged' };
+    }
+    case 'adaptive_sharpness':
+    case 'adaptive_sharpness_avg': {
+      // The average case pairs by direction (the same seeded directions each run), as fn_sharpness.
+      const a = record['adaptiveSharpness'] as Rec | undefined;
+      const bad = state(a);
+      if (bad !== null) return { value: null, status: bad };
+      const value = metric === 'adaptive_sharpness' ? a!['worst'] : a!['average'];
+      if (typeof value !== 'number' || !Number.isFinite(value)) return { value: null, status: 'error' };
+      const values = a!['values'] as (number | null)[];
+      return metric === 'adaptive_sharpness_avg' && values.every((v) => v !== null) ? { value, status: 'ok', paired: values as number[], pairedBy: 'direction' } : { value, status: 'ok' };
     }
     case 'weight_norm': {
       const w = record['weights'] as Rec | undefined;
@@ -187,6 +202,7 @@ export function summarizeRun(contents: RunContents, given?: number): RunSummary 
   const model = run['model'] as { weights?: { name: string; shape: number[] }[] } | undefined;
   const options = (run['options'] ?? {}) as { sharpness?: { directions?: number; radii?: number[] } | false };
   const firstSharpness = window[0]?.['sharpness'] as Rec | undefined;
+  const adaptive = window.find((r) => typeof (r['adaptiveSharpness'] as Rec | undefined)?.['radius'] === 'number')?.['adaptiveSharpness'] as Rec | undefined;
   return {
     schemaVersion: BASELINE_SCHEMA_VERSION,
     kind: 'landscope-run-summary',
@@ -200,6 +216,7 @@ export function summarizeRun(contents: RunContents, given?: number): RunSummary 
         directions: (firstSharpness?.['directions'] as number | undefined) ?? (options.sharpness ? options.sharpness.directions ?? null : null),
         radius: (firstSharpness?.['radii']?.[0]?.radius as number | undefined) ?? null,
       },
+      adaptiveSharpness: adaptive === undefined ? null : { radius: adaptive['radius'], steps: adaptive['steps'], directions: adaptive['directions'] },
     },
     metrics,
   };
@@ -248,6 +265,10 @@ export function fingerprintMismatch(baseline: RunFingerprint, current: RunFinger
   if (baseline.seed !== current.seed) return `the direction seeds differ (baseline ${baseline.seed}, run ${current.seed}): sharpness was measured along different directions`;
   if (baseline.sharpness.directions !== current.sharpness.directions || baseline.sharpness.radius !== current.sharpness.radius) {
     return `the sharpness settings differ (baseline ${baseline.sharpness.directions} directions at r = ${baseline.sharpness.radius}, run ${current.sharpness.directions} at r = ${current.sharpness.radius})`;
+  }
+  const [a, b] = [baseline.adaptiveSharpness, current.adaptiveSharpness];
+  if (a && b && (a.radius !== b.radius || a.steps !== b.steps || a.directions !== b.directions)) {
+    return `the adaptive sharpness settings differ (baseline ρ = ${a.radius}, ${a.steps} steps, ${a.directions} directions; run ρ = ${b.radius}, ${b.steps} steps, ${b.directions} directions)`;
   }
   return null;
 }

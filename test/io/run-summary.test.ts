@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunContents } from '../../src/io/run-folder.js';
 import { writeFileSync, mkdirSync } from 'node:fs';
-import { loadBaseline, summarizeRun, summarizeRuns } from '../../src/io/run-summary.js';
+import { fingerprintMismatch, loadBaseline, summarizeRun, summarizeRuns } from '../../src/io/run-summary.js';
 import { tmpPath } from '../helpers/fixture.js';
 
 /** An epoch record as the monitor writes it; `hessian` and `sharpness` measured or budget-skipped. */
@@ -66,5 +66,16 @@ describe('summarizeRun', () => {
     const fingerprint = { weights: [], seed: 1, sharpness: { directions: 2, radius: 0.1 } };
     writeFileSync(`${dir}/b.json`, JSON.stringify({ kind: 'landscope-baseline', schemaVersion: 1, last: 1, fingerprint, metrics: { fn_sharpness: { value: 0.2, status: 'ok', perDirection: [0.1, 0.3] } } }));
     expect((await loadBaseline(`${dir}/b.json`)).metrics['fn_sharpness']).toEqual({ value: 0.2, status: 'ok', paired: [0.1, 0.3] });
+  });
+});
+
+describe('fingerprintMismatch and adaptive sharpness', () => {
+  const base = { weights: [{ name: 'w', shape: [2, 2] }], seed: 1, sharpness: { directions: 8, radius: 0.1 } };
+  it('refuses runs whose adaptive sharpness radius, steps or directions differ; a baseline from before it is not refused', () => {
+    const a = { ...base, adaptiveSharpness: { radius: 0.5, steps: 3, directions: 8 } };
+    expect(fingerprintMismatch(a, a)).toBeNull();
+    expect(fingerprintMismatch(a, { ...base, adaptiveSharpness: { radius: 0.3, steps: 3, directions: 8 } })).toMatch(/adaptive sharpness settings differ \(baseline ρ = 0.5, 3 steps, 8 directions; run ρ = 0.3/);
+    expect(fingerprintMismatch(a, { ...base, adaptiveSharpness: { radius: 0.5, steps: 5, directions: 8 } })).toMatch(/5 steps/);
+    expect(fingerprintMismatch(base, a)).toBeNull();
   });
 });
