@@ -51,10 +51,10 @@ type Mode = { label: string; monitor: boolean; options?: Partial<Parameters<type
 
 const MODES: Mode[] = [
   { label: 'no monitor', monitor: false },
-  { label: 'monitor, worker, end-of-training off', monitor: true, options: { finalSurfaces: false, report: false } },
+  { label: 'monitor, worker, end-of-training off', monitor: true, options: { finalSurfaces: false, finalDensity: false, report: false } },
   { label: 'monitor, all defaults', monitor: true },
-  { label: 'monitor, worker: false, end-of-training off', monitor: true, options: { worker: false, finalSurfaces: false, report: false } },
-  { label: 'monitor, worker, + adaptive sharpness, end-of-training off', monitor: true, options: { finalSurfaces: false, report: false, adaptiveSharpness: true } },
+  { label: 'monitor, worker: false, end-of-training off', monitor: true, options: { worker: false, finalSurfaces: false, finalDensity: false, report: false } },
+  { label: 'monitor, worker, + adaptive sharpness, end-of-training off', monitor: true, options: { finalSurfaces: false, finalDensity: false, report: false, adaptiveSharpness: true } },
 ];
 
 /**
@@ -132,7 +132,7 @@ export async function benchMonitor(quick: boolean): Promise<void> {
   const overhead = [];
   for (const kind of ['mlp', 'cnn'] as const) {
     const perDigit = kind === 'mlp' ? 600 : 150;
-    const free = await monitoredFit(kind, 2, perDigit, { budget: null, finalSurfaces: false, worker: false, adaptiveSharpness: true });
+    const free = await monitoredFit(kind, 2, perDigit, { budget: null, finalSurfaces: false, finalDensity: false, worker: false, adaptiveSharpness: true });
     overhead.push({
       model: kind === 'mlp' ? 'MLP 784-128-10' : 'CNN conv8-pool-conv16-pool-dense',
       'train digits': perDigit * 10,

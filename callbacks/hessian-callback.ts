@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ParamList } from '../src/core/param-list.js';
 import { eigenOf } from '../src/landscape/hessian.js';
+import { hessianDensity, type HessianDensity } from '../src/landscape/hessian-density.js';
 import { stabilityThreshold } from '../src/core/edge-of-stability.js';
 import { hvp, type HvpOperator, type ParamSelection } from '../src/model/hvp.js';
 import { preconditionedHvp } from '../src/model/preconditioned-hvp.js';
@@ -47,6 +48,14 @@ export interface HessianSettings {
    * @default 8
    */
   readonly shards?: number;
+  /**
+   * Every this many measurements (1: each epoch), also the eigenvalue spectral density by
+   * stochastic Lanczos quadrature (`density` of the record, `hessian_negative_mass` in logs);
+   * 0: only at the end of training (the monitor's `finalDensity`). @default 0
+   */
+  readonly densityEvery?: number;
+  /** The per-epoch density's Lanczos vectors, steps and grid points. @default { vectors: 2, steps: 40, points: 200 } */
+  readonly density?: { readonly vectors?: number; readonly steps?: number; readonly points?: number };
 }
 
 /** Measures the Hessian's extreme eigenvalues; see the file comment. */
@@ -80,11 +89,16 @@ export class HessianMeasurement implements Measurement {
     if (!(Number.isInteger(shards) && shards >= 0 && (shards === 0 || shards <= probeSize))) {
       throw new RangeError(`${what}: shards = ${shards} is not 0 or an integer from 1 to probeSize (${probeSize})`);
     }
+    const densityEvery = settings.densityEvery ?? 0;
+    if (!(Number.isInteger(densityEvery) && densityEvery >= 0)) throw new RangeError(`${what}: densityEvery = ${densityEvery} is not a non-negative integer`);
+    for (const [name, v, min, max] of [['vectors', settings.density?.vectors ?? 2, 1, 99], ['steps', settings.density?.steps ?? 40, 2, 1000], ['points', settings.density?.points ?? 200, 3, 100000]] as const) {
+      if (!(Number.isInteger(v) && v >= min && v <= max)) throw new RangeError(`${what}: density.${name} = ${v} is not an integer from ${min} to ${max}`);
+    }
     if (settings.params !== undefined && settings.params !== 'all' && settings.params !== 'kernels') {
       throw new RangeError(`${what}: params '${settings.params}' is not one of all, kernels`);
     }
-    const { params, tol: t, maxIter: mi, trace, traceSamples, warmStart, coldEvery: ce, probeSize: ps, shards: sh } = settings;
-    this.portable = { kind: 'hessian', settings: JSON.parse(JSON.stringify({ params, tol: t, maxIter: mi, trace, traceSamples, warmStart, coldEvery: ce, probeSize: ps, shards: sh })) };
+    const { params, tol: t, maxIter: mi, trace, traceSamples, warmStart, coldEvery: ce, probeSize: ps, shards: sh, densityEvery: de, density } = settings;
+    this.portable = { kind: 'hessian', settings: JSON.parse(JSON.stringify({ params, tol: t, maxIter: mi, trace, traceSamples, warmStart, coldEvery: ce, probeSize: ps, shards: sh, densityEvery: de, density })) };
   }
 
   async begin(context: MeasureContext): Promise<void> {
@@ -121,9 +135,12 @@ export class HessianMeasurement implements Measurement {
     const { vectors, ...rest } = result;
     void vectors;
     const edge = await this.edgeOfStability(H, context, result.lambdaMax, warm);
+    const every = this.settings.densityEvery ?? 0;
+    const spectrum = every > 0 && (this.taken - 1) % every === 0 ? await this.density(H, context.seed) : null;
     return {
-      record: { ...rest, warmStart: warm, probeSize: this.size, seed: context.seed, ...(edge !== null ? { stability: edge.record } : {}) },
+      record: { ...rest, warmStart: warm, probeSize: this.size, seed: context.seed, ...(edge !== null ? { stability: edge.record } : {}), ...(spectrum !== null ? { density: spectrum } : {}) },
       logs: {
+        ...(spectrum !== null ? { hessian_negative_mass: spectrum.negativeMass } : {}),
         hessian_max: result.lambdaMax,
         hessian_min: result.lambdaMin,
         ...(result.ratio !== null ? { hessian_ratio: result.ratio } : {}),
@@ -175,6 +192,14 @@ export class HessianMeasurement implements Measurement {
     } finally {
       P.dispose();
     }
+  }
+
+  /** The spectral density, without its per-vector nodes (they would swell metrics.jsonl). */
+  private async density(H: HvpOperator, seed: number): Promise<Omit<HessianDensity, 'rules'>> {
+    const d = this.settings.density ?? {};
+    const { rules, ...rest } = await hessianDensity(H, { vectors: d.vectors ?? 2, steps: d.steps ?? 40, points: d.points ?? 200, seed });
+    void rules;
+    return rest;
   }
 
   end(): void {

@@ -6,6 +6,7 @@
  * the final surfaces and writes the report.
  */
 import { AdaptiveSharpnessMeasurement, type AdaptiveSharpnessSettings } from './adaptive-sharpness-callback.js';
+import { writeFinalDensity, type FinalDensitySettings } from './final-density.js';
 import { checkFinalSurfaceSettings, writeFinalSurfaces, type FinalSurfaceSettings } from './final-surfaces.js';
 import { HessianMeasurement, type HessianSettings } from './hessian-callback.js';
 import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
@@ -40,6 +41,13 @@ export interface LandscapeMonitorOptions extends MeasurementCallbackOptions {
    * @default { resolution: 21, sliceResolution: 41, range: 1, pca: true }
    */
   readonly finalSurfaces?: FinalSurfaceSettings | false;
+  /**
+   * At the end of training, after the surfaces and within what is left of their time limit: the
+   * Hessian's eigenvalue spectral density by stochastic Lanczos quadrature (density.json, drawn in
+   * the report with its negative mass), or false. On the Hessian's probe samples.
+   * @default { vectors: 2, steps: 40, points: 400 } (false when `hessian` is false)
+   */
+  readonly finalDensity?: FinalDensitySettings | false;
 }
 
 /**
@@ -72,16 +80,43 @@ export class LandscapeMonitor extends MeasurementCallback {
     if (options?.finalSurfaces) checkFinalSurfaceSettings(options.finalSurfaces, 'landscapeMonitor: finalSurfaces');
     super(options, measurements, 'landscapeMonitor');
     this.trajectory = trajectory;
+    const density = options?.finalDensity;
+    if (density !== undefined && density !== false && (typeof density !== 'object' || density === null)) {
+      throw new TypeError(`landscapeMonitor: finalDensity = ${JSON.stringify(density)} is not false or a settings object ({ vectors, steps, points })`);
+    }
+    if (density) {
+      for (const [name, v, min, max] of [['vectors', density.vectors ?? 2, 1, 99], ['steps', density.steps ?? 40, 2, 1000], ['points', density.points ?? 400, 3, 100000]] as const) {
+        if (!(Number.isInteger(v) && v >= min && v <= max)) throw new RangeError(`landscapeMonitor: finalDensity.${name} = ${v} is not an integer from ${min} to ${max}`);
+      }
+    }
+    this.finalDensity = density === false || options?.runDir === null || (density === undefined && options?.hessian === false) ? null : { ...(density || {}) };
+    this.hessianProbeSize = options?.hessian ? options.hessian.probeSize ?? 256 : 256;
     this.finalSurfaces = options?.finalSurfaces === false || options?.runDir === null ? null : { ...(options?.finalSurfaces || {}), pca: options?.trajectory !== false && (options?.finalSurfaces || {}).pca !== false };
   }
 
   private readonly finalSurfaces: FinalSurfaceSettings | null;
+  private readonly finalDensity: FinalDensitySettings | null;
+  private readonly hessianProbeSize: number;
   private readonly trajectory: TrajectoryMeasurement | null;
 
   protected override async afterTraining(seconds: number): Promise<void> {
-    if (this.finalSurfaces === null || this.context === null || this.context.run === null) return;
-    const skipped = await writeFinalSurfaces(this.context, this.finalSurfaces, (line) => this.progress(line), this.trajectory?.state() ?? null, seconds);
-    if (skipped !== null) this.note('finalSurfaces', skipped);
+    if (this.context === null || this.context.run === null) return;
+    const started = performance.now();
+    if (this.finalSurfaces !== null) {
+      const skipped = await writeFinalSurfaces(this.context, this.finalSurfaces, (line) => this.progress(line), this.trajectory?.state() ?? null, seconds);
+      if (skipped !== null) this.note('finalSurfaces', skipped);
+    }
+    if (this.finalDensity !== null) {
+      const left = seconds - (performance.now() - started) / 1000;
+      try {
+        const skipped = await writeFinalDensity(this.context, this.finalDensity, this.hessianProbeSize, (line) => this.progress(line), left);
+        if (skipped !== null) this.note('finalDensity', skipped);
+      } catch (e) {
+        // A model whose Hessian landscope cannot take (the Hessian measurement said so each epoch): noted, not fatal.
+        if (this.options.strict === true) throw e;
+        this.note('finalDensity', { error: (e as Error)?.message ?? String(e) });
+      }
+    }
   }
 }
 

@@ -263,6 +263,23 @@ export function runCharts(d: RunReportData): ReportChart[] {
   if (contour != null) charts.push(contourChart(contour, base));
   const ratio = d.surfaces?.ratio;
   if (ratio != null) charts.push(ratioChart(ratio, base));
+  if (d.density !== null) {
+    const dd = d.density;
+    // A log axis cannot show 0: the tails below 1e-6 of the peak are left out.
+    const floor = Math.max(...dd.density) * 1e-6;
+    const negative = `negative mass ${(100 * dd.negativeMass).toFixed(2)}%${dd.negativeMassStderr !== null ? ` ± ${(100 * dd.negativeMassStderr).toFixed(2)}` : ''}`;
+    charts.push({
+      id: 'density',
+      config: {
+        type: 'line',
+        data: {
+          labels: dd.x.map((v) => v.toPrecision(3)),
+          datasets: [line(`spectral density (${negative})`, dd.density.map((v) => (v > floor ? v : null)), BLUE, 'y', { pointRadius: 0 })],
+        },
+        options: { ...base, scales: { x: axis('eigenvalue λ', { ticks: { maxTicksLimit: 9 } }), y: axis('density (log)', { type: 'logarithmic' }) } },
+      },
+    });
+  }
   if (has('weight_norm')) {
     charts.push({
       id: 'weights',

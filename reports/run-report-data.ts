@@ -32,6 +32,8 @@ export interface RunReportData {
     readonly ratio: { x: number[]; y: number[]; ratio: (number | null)[][] } | null;
     readonly probeSize: number | null;
   } | null;
+  /** The Hessian's spectral density at the end of training (null when not computed). */
+  readonly density: { x: number[]; density: number[]; negativeMass: number; negativeMassStderr: number | null; vectors: number; steps: number; n: number | null; probeSize: number | null } | null;
   /** Sentences about what this run lacks (a crash, a measurement that never ran). */
   readonly missing: string[];
   readonly truncatedLines: number;
@@ -145,9 +147,16 @@ export function runReportData(contents: RunContents): RunReportData {
     skipped,
     errors,
     surfaces,
+    density: densityOf(contents.density ?? null),
     missing,
     truncatedLines: contents.truncatedLines,
   };
+}
+
+function densityOf(raw: Rec | null): RunReportData['density'] {
+  if (raw === null || !Array.isArray(raw['x']) || !Array.isArray(raw['density']) || typeof raw['negativeMass'] !== 'number') return null;
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  return { x: raw['x'], density: raw['density'], negativeMass: raw['negativeMass'], negativeMassStderr: num(raw['negativeMassStderr']), vectors: num(raw['vectors']) ?? 0, steps: num(raw['steps']) ?? 0, n: num(raw['n']), probeSize: num(raw['probeSize']) };
 }
 
 function surfacesOf(raw: Rec | null): RunReportData['surfaces'] {

@@ -117,6 +117,15 @@ export class Flags {
     return v;
   }
 
+  /** A positive finite number. */
+  positiveNumber(name: string, fallback: number): number {
+    const text = this.string(name);
+    if (text === undefined) return fallback;
+    const v = Number(text);
+    if (!(text.trim() !== '' && v > 0 && Number.isFinite(v))) throw new UsageError(`--${name}: '${text}' is not a positive number`);
+    return v;
+  }
+
   /**
    * Checks the grid the given range flags span (absent ones are skipped) against `MAX_GRID_POINTS`.
    * @throws {UsageError} naming the flags and the point count

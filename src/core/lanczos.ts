@@ -68,6 +68,12 @@ export interface LanczosResult<V> {
   readonly hvps: number;
   /** The largest residual among the requested pairs. */
   readonly maxResidual: number;
+  /**
+   * The tridiagonal T = Qᵀ H Q of the Krylov basis Q: its diagonal (m entries) and off-diagonal
+   * (m − 1). With `top: 0, bottom: 0, minIter: m, maxIter: m` it is the m-step Lanczos
+   * tridiagonal of the (normalized) start vector, as stochastic Lanczos quadrature needs.
+   */
+  readonly tridiagonal: { readonly alpha: readonly number[]; readonly beta: readonly number[] };
 }
 
 /**
@@ -164,6 +170,7 @@ export async function lanczos<V>(hvp: (v: V) => Promise<V>, n: number, options: 
       converged: invariant || (m >= minIter && maxResidual <= tol * scale),
       hvps,
       maxResidual,
+      tridiagonal: { alpha, beta },
     };
   } finally {
     for (const q of basis) space.dispose(q);

@@ -9,6 +9,8 @@
  *                       rewritten atomically (temp + fsync + rename)
  *   metrics.jsonl       one JSON object per measured epoch, appended and flushed as it happens:
  *                       a process killed mid-training leaves every finished epoch readable
+ *   surfaces.json       the end-of-training surfaces (1-D slice, 2-D surface, PCA plane, ratio map)
+ *   density.json        the Hessian's eigenvalue spectral density at the end of training
  *   snapshots/
  *     manifest.json     dtype float32, the tensors (name, shape, offset), one entry per snapshot
  *     <label>.f32       the trainable weights, raw little-endian float32, concatenated in manifest order
@@ -59,6 +61,8 @@ export interface RunContents {
   readonly snapshots: SnapshotManifest | null;
   /** surfaces.json (the monitor's end-of-training surfaces), when present. */
   readonly surfaces?: Record<string, unknown> | null;
+  /** density.json (the Hessian's spectral density at the end of training), when present. */
+  readonly density?: Record<string, unknown> | null;
 }
 
 /** Makes a run id: `YYYYMMDD-HHMMSS-<name>-<4 hex>`. */
@@ -200,13 +204,9 @@ export async function readRunFolder(dir: string): Promise<RunContents> {
     else truncatedLines++; // cut short by a crash, or not a record at all
   }
   const manifestText = await readFile(join(dir, 'snapshots', 'manifest.json'), 'utf8').catch(() => null);
-  const surfacesText = await readFile(join(dir, 'surfaces.json'), 'utf8').catch(() => null);
-  let surfaces: Record<string, unknown> | null = null;
-  try {
-    surfaces = surfacesText === null ? null : (JSON.parse(surfacesText) as Record<string, unknown>);
-  } catch {
-    surfaces = null; // a half-written file from a crash: the report says the surfaces are missing
-  }
+  // A half-written file from a crash reads as absent: the report says the part is missing.
+  const surfaces = await readJsonObject(join(dir, 'surfaces.json'));
+  const density = await readJsonObject(join(dir, 'density.json'));
   // A corrupt manifest means no usable snapshots; everything else in the folder still reads.
   let snapshots: SnapshotManifest | null = null;
   try {
@@ -215,5 +215,16 @@ export async function readRunFolder(dir: string): Promise<RunContents> {
   } catch {
     snapshots = null;
   }
-  return { dir, run, metrics, truncatedLines, snapshots, surfaces };
+  return { dir, run, metrics, truncatedLines, snapshots, surfaces, density };
+}
+
+/** A JSON object file, or null when it is absent, corrupt or not an object. */
+async function readJsonObject(path: string): Promise<Record<string, unknown> | null> {
+  const text = await readFile(path, 'utf8').catch(() => null);
+  try {
+    const parsed: unknown = text === null ? null : JSON.parse(text);
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
 }

@@ -8,8 +8,8 @@ import { readRunFolder } from '../../src/io/run-folder.js';
 import { summarizeRun } from '../../src/io/run-summary.js';
 import { hvp } from '../../src/model/hvp.js';
 import { optimizerSnapshot } from '../../src/model/optimizer-state.js';
-import { ParamList } from '../../src/core/param-list.js';
 import { useBackend } from '../helpers/backend.js';
+import { denseHessian } from '../helpers/dense-hessian.js';
 import { tmpPath } from '../helpers/fixture.js';
 
 function regressor(optimizer: tf.Optimizer): tf.LayersModel {
@@ -39,26 +39,9 @@ async function denseReference(model: tf.LayersModel, xs: tf.Tensor, ys: tf.Tenso
   const H = hvp(model, { x: xs, y: ys }, { batchSize: 24 });
   const scaling = (await optimizerSnapshot(model, true))?.scaling as Record<string, Float32Array>;
   const d = Float64Array.from(H.names.flatMap((n) => Array.from(scaling[n] as Float32Array)));
+  const dense = await denseHessian(H, d);
   const n = H.size;
-  const dense = new Float64Array(n * n);
-  for (let j = 0; j < n; j++) {
-    let offset = 0;
-    const e = new ParamList(H.names.map((name, i) => {
-      const shape = H.shapes[i] as number[];
-      const size = shape.reduce((a, b) => a * b, 1);
-      const values = new Float32Array(size);
-      if (j >= offset && j < offset + size) values[j - offset] = 1;
-      offset += size;
-      return { name, tensor: tf.tensor(values, shape) };
-    }));
-    const col = await H(e);
-    const flat = Float64Array.from((await Promise.all(col.tensors.map((t) => t.data()))).flatMap((a) => Array.from(a as Float32Array)));
-    for (let i = 0; i < n; i++) dense[i * n + j] = (d[i] as number) * (flat[i] as number) * (d[j] as number);
-    e.dispose();
-    col.dispose();
-  }
   H.dispose();
-  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) dense[i * n + j] = dense[j * n + i] = ((dense[i * n + j] as number) + (dense[j * n + i] as number)) / 2;
   return Math.max(...symmetricEigen(dense, n).values);
 }
 

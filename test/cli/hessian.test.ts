@@ -35,6 +35,31 @@ describe('landscope hessian', () => {
     expect(r.stdout).toMatch(/hessian: λmax 2\.54\d+, λmin -0\.120\d+/);
   });
 
+  it('landscope hessian --density adds the spectral density: its extremes are the fixture λmax, λmin; its mean tr(H)/n', async () => {
+    const r = await runCli(['hessian', '--model', M, ...data, '--density', '--density-vectors', '6', '--density-steps', '40', '--out', out('density.json')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/density: negative mass 0\.\d+ ± \d/);
+    const d = read(out('density.json')).density;
+    const want = ref.center.all_params;
+    expect(d).toMatchObject({ vectors: 6, steps: 40, hvps: 240 });
+    expect(Math.abs(d.range[1] - want.lambda_max) / want.lambda_max).toBeLessThan(1e-3);
+    expect(Math.abs(d.range[0] - want.lambda_min)).toBeLessThan(2e-2 * want.lambda_max);
+    const means = d.rules.map((q: { nodes: number[]; weights: number[] }) => q.nodes.reduce((s, v, k) => s + v * (q.weights[k] as number), 0));
+    const mean = means.reduce((a: number, b: number) => a + b, 0) / means.length;
+    const se = Math.sqrt(means.reduce((a: number, v: number) => a + (v - mean) ** 2, 0) / (means.length - 1) / means.length);
+    expect(Math.abs(mean - want.trace / want.n)).toBeLessThan(4 * se);
+    expect(d.negativeMass).toBeGreaterThan(0);
+    expect(d.negativeMass).toBeLessThan(1);
+    for (const [argv, message] of [
+      [['--density-steps', '10'], /--density-steps goes with --density/],
+      [['--density', '--xrange=-1:1:3', '--yrange=-1:1:3'], /--density is computed at the checkpoint, not over a ratio map/],
+    ] as const) {
+      const bad = await runCli(['hessian', '--model', M, ...data, ...argv]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(message);
+    }
+  });
+
   it('landscope hessian --xrange --yrange writes the fixture ratio map', async () => {
     const r = await runCli(['hessian', '--model', M, ...data, '--dir-x', fixturePath('dirs/d1/model.json'), '--dir-y', fixturePath('dirs/d2/model.json'), '--norm', 'filter', '--xrange=-1:1:5', '--yrange=-1:1:5', '--tol', '1e-4', '--max-iter', '200', '--out', out('map.json')]);
     expect(r.code, r.stderr).toBe(0);

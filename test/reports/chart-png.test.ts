@@ -49,9 +49,11 @@ describe('renderChartPng', () => {
     const dir = `${root}/full`;
     const r = await runCli(['report', dir, '--png', '--out', `${root}/again.html`]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/report: 9 PNG charts \(loss, sharpness, hessian, trajectory, evr, slice, contour, ratio, weights\)/);
-    const png = readFileSync(`${dir}/charts/contour.png`);
-    expect(Array.from(png.subarray(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
-    expect(png.length).toBeGreaterThan(10_000); // a drawn chart, not an empty image
+    expect(r.stdout).toMatch(/report: 10 PNG charts \(loss, sharpness, hessian, trajectory, evr, slice, contour, ratio, density, weights\)/);
+    for (const chart of ['contour', 'density']) {
+      const png = readFileSync(`${dir}/charts/${chart}.png`);
+      expect(Array.from(png.subarray(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
+      expect(png.length, chart).toBeGreaterThan(10_000); // a drawn chart, not an empty image
+    }
   });
 });

@@ -72,7 +72,7 @@ describe('run report in a real browser', () => {
     const r = await inspect(page, file, `${root}/full.png`);
     expect(r.errors).toEqual([]);
     expect(r.requests.every((u) => u.startsWith('file://'))).toBe(true);
-    expect(r.canvases.map((c) => c.id).sort()).toEqual(['chart-contour', 'chart-evr', 'chart-hessian', 'chart-loss', 'chart-ratio', 'chart-sharpness', 'chart-slice', 'chart-trajectory', 'chart-weights']);
+    expect(r.canvases.map((c) => c.id).sort()).toEqual(['chart-contour', 'chart-density', 'chart-evr', 'chart-hessian', 'chart-loss', 'chart-ratio', 'chart-sharpness', 'chart-slice', 'chart-trajectory', 'chart-weights']);
     for (const c of r.canvases) expect(c.drawn, c.id).toBeGreaterThan(500);
     expect(r.pwned).toBe(0);
   });

@@ -1,6 +1,7 @@
 /** `landscope hessian`: extreme Hessian eigenvalues at a checkpoint, or their ratio over a plane. */
 import { hessianEigen, TRACE_METHODS, type TraceMethod } from '../../landscape/hessian.js';
-import { PARAM_SELECTIONS, type ParamSelection } from '../../model/hvp.js';
+import { hessianDensity, type HessianDensity } from '../../landscape/hessian-density.js';
+import { hvp, PARAM_SELECTIONS, type ParamSelection } from '../../model/hvp.js';
 import { modelWeights } from '../../model/model-weights.js';
 import { LANDSCOPE_VERSION } from '../../version.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
@@ -13,7 +14,8 @@ import { emitJson } from '../output.js';
 
 const usage = `landscope hessian --model M --x X.npy --y Y.npy [--params all|kernels] [--top 1] [--bottom 1]
     [--trace] [--trace-method auto|exact|hutchinson] [--trace-samples 100] [--tol 1e-3] [--max-iter 80]
-    [--lanczos-seed 0] [--batch-size 256] [--loss NAME] [--out hessian.json]
+    [--lanczos-seed 0] [--density [--density-vectors 2] [--density-steps 40]]
+    [--batch-size 256] [--loss NAME] [--out hessian.json]
 landscope hessian --model M --x X.npy --y Y.npy --xrange=MIN:MAX:NUM --yrange=MIN:MAX:NUM
     [--dir-x D1] [--dir-y D2] [--seed S] ${NORMALIZATION_HELP} [same options] [--out ratio-map.json]
     [--workers N] [--shard i/n | --shard env [--shard-count n]]   (as for 'landscope surface': resumable, shardable)
@@ -25,7 +27,11 @@ landscope hessian --model M --x X.npy --y Y.npy --xrange=MIN:MAX:NUM --yrange=MI
   covers only weights of rank ≥ 2 (the reference code's choice). --trace adds tr(H): exact (n
   products of unit vectors) up to 2,048 parameters with 'auto', else Hutchinson with Rademacher
   probes and its standard error. With --xrange/--yrange: λmax, λmin and |λmin/λmax| at every point
-  θ + a·d1 + b·d2 (directions as in 'landscope surface'), [i][j] at (x[i], y[j]).`;
+  θ + a·d1 + b·d2 (directions as in 'landscope surface'), [i][j] at (x[i], y[j]). --density adds the
+  eigenvalue spectral density by stochastic Lanczos quadrature (Ghorbani et al. 2019): --density-steps
+  Lanczos steps from each of --density-vectors seeded Rademacher vectors (vectors × steps products);
+  output 'density': { x, density (smoothed, ∫ = 1), negativeMass ± negativeMassStderr (the share of
+  eigenvalues below 0), range, rules (nodes and weights) }.`;
 
 const spec = {
   ...MODEL_DATA_FLAGS,
@@ -40,15 +46,11 @@ const spec = {
   tol: { type: 'string' },
   'max-iter': { type: 'string' },
   'lanczos-seed': { type: 'string' },
+  density: { type: 'boolean' },
+  'density-vectors': { type: 'string' },
+  'density-steps': { type: 'string' },
 } as const;
 
-function positiveNumber(flags: Flags, name: string, fallback: number): number {
-  const text = flags.string(name);
-  if (text === undefined) return fallback;
-  const v = Number(text);
-  if (!(text.trim() !== '' && v > 0 && Number.isFinite(v))) throw new UsageError(`--${name}: '${text}' is not a positive number`);
-  return v;
-}
 
 async function run(argv: readonly string[], io: CliIo, backend: string): Promise<number> {
   const flags = new Flags(parseFlags(argv, spec));
@@ -59,7 +61,7 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
   const bottom = flags.integer('bottom', 1, 1) as number;
   const traceMethod = flags.choice<TraceMethod>('trace-method', TRACE_METHODS, 'auto');
   const traceSamples = flags.integer('trace-samples', 100, 1) as number;
-  const tol = positiveNumber(flags, 'tol', 1e-3);
+  const tol = flags.positiveNumber('tol', 1e-3);
   const maxIter = flags.integer('max-iter', 80, 1) as number;
   const lanczosSeed = flags.integer('lanczos-seed', 0, 0, 2 ** 31 - 1) as number;
   const batchSize = flags.integer('batch-size', 256, 1) as number;
@@ -69,6 +71,11 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
   flags.checkGrid('xrange', 'yrange');
   const seed = flags.integer('seed', 1, 0, 2 ** 31 - 2) as number;
   const normalization = normalizationFlags(flags);
+  const density = flags.boolean('density');
+  const densityVectors = flags.integer('density-vectors', 2, 1, 99) as number;
+  const densitySteps = flags.integer('density-steps', 40, 2) as number;
+  if (!density) for (const name of ['density-vectors', 'density-steps']) if (flags.string(name) !== undefined) throw new UsageError(`--${name} goes with --density`);
+  if (density && xRange !== undefined) throw new UsageError('--density is computed at the checkpoint, not over a ratio map: drop --xrange/--yrange or --density');
 
   const inputs = await loadModelInputs(flags);
   const { model, data } = inputs;
@@ -83,8 +90,19 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
     const common = { model: inputs.modelPath, data: { x: inputs.xPath, y: inputs.yPath, size: data.x.shape[0] }, loss: inputs.loss.label, backend, landscopeVersion: LANDSCOPE_VERSION, createdAt: new Date().toISOString() };
     if (xRange === undefined || yRange === undefined) {
       const h = await hessianEigen(model, data, options);
+      let spectrum: HessianDensity | undefined;
+      if (density) {
+        const H = hvp(model, data, { params, batchSize, ...(inputs.lossOption !== undefined ? { loss: inputs.lossOption } : {}) });
+        try {
+          spectrum = await hessianDensity(H, { vectors: densityVectors, steps: densitySteps, seed: lanczosSeed });
+        } finally {
+          H.dispose();
+        }
+      }
+      const densityLine = spectrum === undefined ? '' : `; density: negative mass ${spectrum.negativeMass.toPrecision(3)}${spectrum.vectors > 1 ? ` ± ${spectrum.negativeMassStderr.toPrecision(2)}` : ''} (${spectrum.hvps} HVPs)`;
       const trace = h.trace === undefined ? '' : `, trace ${h.trace.value.toPrecision(6)}${h.trace.method === 'hutchinson' ? ` ± ${h.trace.stderr.toPrecision(2)}` : ''} (${h.trace.method})`;
-      await emitJson(io, out, { ...h, meta: { ...common, kind: 'hessian', options: { ...options, loss: inputs.lossOption ?? null } } }, (where) => `hessian: λmax ${h.lambdaMax.toPrecision(6)}, λmin ${h.lambdaMin.toPrecision(6)}, |λmin/λmax| ${h.ratio?.toPrecision(4) ?? 'n/a'}${trace}; n ${h.n}, ${h.hvps} HVPs, ${h.seconds.toFixed(2)} s on ${backend} -> ${where}`);
+      const result = { ...h, ...(spectrum !== undefined ? { density: spectrum } : {}), meta: { ...common, kind: 'hessian', options: { ...options, loss: inputs.lossOption ?? null, ...(density ? { densityVectors, densitySteps } : {}) } } };
+      await emitJson(io, out, result, (where) => `hessian: λmax ${h.lambdaMax.toPrecision(6)}, λmin ${h.lambdaMin.toPrecision(6)}, |λmin/λmax| ${h.ratio?.toPrecision(4) ?? 'n/a'}${trace}; n ${h.n}, ${h.hvps} HVPs, ${h.seconds.toFixed(2)} s${densityLine} on ${backend} -> ${where}`);
       if (!h.converged) {
         io.stderr(`landscope hessian: warning: Lanczos did NOT converge within --max-iter ${maxIter}: largest residual ${Math.max(...h.residuals.top, ...h.residuals.bottom).toPrecision(3)} > tol·max|λ| = ${(tol * Math.max(Math.abs(h.lambdaMax), Math.abs(h.lambdaMin))).toPrecision(3)}; the output says converged: false\n`);
       }

@@ -38,23 +38,16 @@ const spec = {
   'adaptive-directions': { type: 'string' },
 } as const;
 
-function positive(flags: Flags, name: string, fallback: number): number {
-  const text = flags.string(name);
-  if (text === undefined) return fallback;
-  const v = Number(text);
-  if (!(text.trim() !== '' && v > 0 && Number.isFinite(v))) throw new UsageError(`--${name}: '${text}' is not a positive number`);
-  return v;
-}
 
 async function run(argv: readonly string[], io: CliIo, backend: string): Promise<number> {
   const flags = new Flags(parseFlags(argv, spec));
   flags.noPositionals();
   const out = flags.outFile('out', io.cwd);
   const count = flags.integer('directions', 8, 2, 999) as number;
-  const radius = positive(flags, 'radius', 0.1);
+  const radius = flags.positiveNumber('radius', 0.1);
   const seed = flags.integer('seed', 1, 0, 2 ** 31 - 2) as number;
   const adaptive = flags.boolean('adaptive');
-  const adaptiveRadius = positive(flags, 'adaptive-radius', 0.5);
+  const adaptiveRadius = flags.positiveNumber('adaptive-radius', 0.5);
   const adaptiveSteps = flags.integer('adaptive-steps', 3, 0) as number;
   const adaptiveCount = flags.integer('adaptive-directions', 8, 2, 499) as number;
   if (!adaptive) for (const name of ['adaptive-radius', 'adaptive-steps', 'adaptive-directions']) if (flags.string(name) !== undefined) throw new UsageError(`--${name} goes with --adaptive`);
