@@ -2,7 +2,8 @@
  * The training monitor on real MNIST:
  * - fit() with and without the monitor side by side (worker, all defaults, in-thread), and on how
  *   many epochs hessian_max and fn_sharpness arrive, on an MLP and a small CNN (wasm) and the
- *   new user's pure-JS cpu backend; beside it the unbudgeted cost of each measurement;
+ *   new user's pure-JS cpu backend; beside it the unbudgeted cost of each measurement (and of the
+ *   opt-in ones: adaptive sharpness, per-layer curvature, the spectral density every epoch);
  * - Lanczos HVPs and λmax/λmin per epoch warm-started from last epoch's eigenvectors beside cold
  *   starts (a warm start must give the cold start's values, not only fewer products);
  * - sharpness at several radii (the evidence behind the default radii);
@@ -133,6 +134,9 @@ export async function benchMonitor(quick: boolean): Promise<void> {
   for (const kind of ['mlp', 'cnn'] as const) {
     const perDigit = kind === 'mlp' ? 600 : 150;
     const free = await monitoredFit(kind, 2, perDigit, { budget: null, finalSurfaces: false, finalDensity: false, worker: false, adaptiveSharpness: true });
+    const only = { budget: null, finalSurfaces: false, finalDensity: false, worker: false, sharpness: false, trajectory: false } as const;
+    const layers = await monitoredFit(kind, 2, perDigit, { ...only, hessian: { perLayer: true } });
+    const density = await monitoredFit(kind, 2, perDigit, { ...only, hessian: { densityEvery: 1 } });
     overhead.push({
       model: kind === 'mlp' ? 'MLP 784-128-10' : 'CNN conv8-pool-conv16-pool-dense',
       'train digits': perDigit * 10,
@@ -142,6 +146,8 @@ export async function benchMonitor(quick: boolean): Promise<void> {
       's/epoch sharpness': cost(free.records, 'sharpness'),
       's/epoch hessian': cost(free.records, 'hessian'),
       's/epoch adaptive sharpness (opt-in)': cost(free.records, 'adaptiveSharpness'),
+      's/epoch hessian + per-layer (opt-in)': cost(layers.records, 'hessian'),
+      's/epoch hessian + density (opt-in)': cost(density.records, 'hessian'),
     });
   }
   console.log('\nEach measurement unbudgeted, on the training thread (wasm, probe: 500 test digits, Hessian on its first 256)');

@@ -53,11 +53,11 @@ export async function writeFinalDensity(
     while (cost(used) > left && used.steps > Math.min(MIN_STEPS, asked.steps)) used = { ...used, steps: Math.max(Math.min(MIN_STEPS, asked.steps), Math.floor(used.steps * 0.7)) };
     while (cost(used) > left && used.vectors > 1) used = { ...used, vectors: used.vectors - 1 };
     if (cost(used) > left) {
-      log(`final density: skipped: about ${cost(used).toFixed(1)} s even at ${used.vectors} vector × ${used.steps} steps, over the end-of-training time left of ${Math.max(0, left).toFixed(1)} s (finalBudget)`);
+      log(`final density: skipped: about ${cost(used).toPrecision(2)} s even at ${used.vectors} vector × ${used.steps} steps, over the end-of-training time left of ${Math.max(0, left).toFixed(1)} s (finalBudget)`);
       return { skipped: 'finalBudget', estimatedSeconds: cost(used), limitSeconds: Math.max(0, left) };
     }
     const lowered = used.steps !== asked.steps || used.vectors !== asked.vectors;
-    log(`final density: ${used.vectors} vector(s) × ${used.steps} Lanczos steps on ${size} probe samples, about ${cost(used).toFixed(1)} s${lowered ? ` (lowered from ${asked.vectors} × ${asked.steps} to fit the end-of-training limit)` : ''}`);
+    log(`final density: ${used.vectors} vector(s) × ${used.steps} Lanczos steps on ${size} probe samples, about ${cost(used).toPrecision(2)} s${lowered ? ` (lowered from ${asked.vectors} × ${asked.steps} to fit the end-of-training limit)` : ''}`);
     const d = await hessianDensity(H, { ...used, seed: context.seed, ...(settings.points !== undefined ? { points: settings.points } : {}) });
     await writeAtomic(join(run.dir, 'density.json'), JSON.stringify({ schemaVersion: 1, probeSize: size, params: 'all', n: H.size, ...d, requested: asked, lowered }));
     return null;

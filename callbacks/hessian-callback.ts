@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ParamList } from '../src/core/param-list.js';
 import { eigenOf } from '../src/landscape/hessian.js';
 import { hessianDensity, type HessianDensity } from '../src/landscape/hessian-density.js';
+import { layerCurvature } from '../src/landscape/layer-curvature.js';
 import { stabilityThreshold } from '../src/core/edge-of-stability.js';
 import { hvp, type HvpOperator, type ParamSelection } from '../src/model/hvp.js';
 import { preconditionedHvp } from '../src/model/preconditioned-hvp.js';
@@ -56,6 +57,13 @@ export interface HessianSettings {
   readonly densityEvery?: number;
   /** The per-epoch density's Lanczos vectors, steps and grid points. @default { vectors: 2, steps: 40, points: 200 } */
   readonly density?: { readonly vectors?: number; readonly steps?: number; readonly points?: number };
+  /**
+   * Per-layer curvature: λmax and the Hutchinson trace of each layer's diagonal Hessian block
+   * (`layers` of the record; `layer_hessian_max/<layer>`, `layer_hessian_trace/<layer>` in logs),
+   * every `every` measurements, with `traceSamples` probes per layer. Costs about
+   * layers × (10 + traceSamples) products. @default false
+   */
+  readonly perLayer?: boolean | { readonly every?: number; readonly traceSamples?: number };
 }
 
 /** Measures the Hessian's extreme eigenvalues; see the file comment. */
@@ -94,11 +102,20 @@ export class HessianMeasurement implements Measurement {
     for (const [name, v, min, max] of [['vectors', settings.density?.vectors ?? 2, 1, 99], ['steps', settings.density?.steps ?? 40, 2, 1000], ['points', settings.density?.points ?? 200, 3, 100000]] as const) {
       if (!(Number.isInteger(v) && v >= min && v <= max)) throw new RangeError(`${what}: density.${name} = ${v} is not an integer from ${min} to ${max}`);
     }
+    const perLayer = settings.perLayer;
+    if (perLayer !== undefined && typeof perLayer !== 'boolean' && (typeof perLayer !== 'object' || perLayer === null)) {
+      throw new RangeError(`${what}: perLayer = ${JSON.stringify(perLayer)} is not true, false or { every, traceSamples }`);
+    }
+    if (typeof perLayer === 'object') {
+      for (const [name, v, min] of [['every', perLayer.every ?? 1, 1], ['traceSamples', perLayer.traceSamples ?? 10, 2]] as const) {
+        if (!(Number.isInteger(v) && v >= min)) throw new RangeError(`${what}: perLayer.${name} = ${v} is not an integer ≥ ${min}`);
+      }
+    }
     if (settings.params !== undefined && settings.params !== 'all' && settings.params !== 'kernels') {
       throw new RangeError(`${what}: params '${settings.params}' is not one of all, kernels`);
     }
-    const { params, tol: t, maxIter: mi, trace, traceSamples, warmStart, coldEvery: ce, probeSize: ps, shards: sh, densityEvery: de, density } = settings;
-    this.portable = { kind: 'hessian', settings: JSON.parse(JSON.stringify({ params, tol: t, maxIter: mi, trace, traceSamples, warmStart, coldEvery: ce, probeSize: ps, shards: sh, densityEvery: de, density })) };
+    const { params, tol: t, maxIter: mi, trace, traceSamples, warmStart, coldEvery: ce, probeSize: ps, shards: sh, densityEvery: de, density, perLayer: pl } = settings;
+    this.portable = { kind: 'hessian', settings: JSON.parse(JSON.stringify({ params, tol: t, maxIter: mi, trace, traceSamples, warmStart, coldEvery: ce, probeSize: ps, shards: sh, densityEvery: de, density, perLayer: pl })) };
   }
 
   async begin(context: MeasureContext): Promise<void> {
@@ -137,9 +154,18 @@ export class HessianMeasurement implements Measurement {
     const edge = await this.edgeOfStability(H, context, result.lambdaMax, warm);
     const every = this.settings.densityEvery ?? 0;
     const spectrum = every > 0 && (this.taken - 1) % every === 0 ? await this.density(H, context.seed) : null;
+    const pl = this.settings.perLayer;
+    const layerEvery = typeof pl === 'object' ? pl.every ?? 1 : 1;
+    const byLayer = pl && (this.taken - 1) % layerEvery === 0 ? (await layerCurvature(H, { seed: context.seed, tol: this.settings.tol ?? 1e-3, traceSamples: typeof pl === 'object' ? pl.traceSamples ?? 10 : 10 })).layers : null;
+    const layerLogs: Record<string, number> = {};
+    for (const l of byLayer ?? []) {
+      layerLogs[`layer_hessian_max/${l.layer}`] = l.lambdaMax;
+      layerLogs[`layer_hessian_trace/${l.layer}`] = l.trace;
+    }
     return {
-      record: { ...rest, warmStart: warm, probeSize: this.size, seed: context.seed, ...(edge !== null ? { stability: edge.record } : {}), ...(spectrum !== null ? { density: spectrum } : {}) },
+      record: { ...rest, warmStart: warm, probeSize: this.size, seed: context.seed, ...(edge !== null ? { stability: edge.record } : {}), ...(spectrum !== null ? { density: spectrum } : {}), ...(byLayer !== null ? { layers: byLayer } : {}) },
       logs: {
+        ...layerLogs,
         ...(spectrum !== null ? { hessian_negative_mass: spectrum.negativeMass } : {}),
         hessian_max: result.lambdaMax,
         hessian_min: result.lambdaMin,

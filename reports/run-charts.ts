@@ -119,6 +119,39 @@ export function ratioChart(ratio: { x: readonly number[]; y: readonly number[]; 
 }
 
 /**
+ * The per-layer heat strip: one row per layer, one square per measured epoch, coloured by the
+ * layer's block λmax in five bands spaced evenly in log10 between the smallest and largest positive value.
+ */
+export function layerChart(layers: { names: readonly string[]; lambdaMax: readonly (readonly (number | null)[])[] }, labels: readonly string[], base: Record<string, unknown> = BASE): ReportChart {
+  const cells = layers.names.flatMap((name, i) => (layers.lambdaMax[i] ?? []).map((v, e) => ({ x: labels[e] as string, y: name, v }))).filter((c): c is { x: string; y: string; v: number } => c.v !== null && c.v > 0);
+  const logs = cells.map((c) => Math.log10(c.v));
+  const lo = Math.min(...logs);
+  const hi = Math.max(...logs);
+  const k = 5;
+  const edges = Array.from({ length: k + 1 }, (_, i) => lo + ((hi - lo) * i) / k);
+  const band = (v: number) => (hi === lo ? 0 : Math.min(k - 1, Math.floor(((Math.log10(v) - lo) / (hi - lo)) * k)));
+  const color = (t: number) => `rgb(${Math.round(40 + 215 * t)},${Math.round(90 + 40 * (1 - Math.abs(2 * t - 1)))},${Math.round(230 - 200 * t)})`;
+  const fmt = (x: number) => (10 ** x).toPrecision(2);
+  return {
+    id: 'layers',
+    config: {
+      type: 'scatter',
+      data: {
+        datasets: Array.from({ length: k }, (_, b) => ({
+          label: `λmax ${fmt(edges[b] as number)}–${fmt(edges[b + 1] as number)}`,
+          data: cells.filter((c) => band(c.v) === b).map((c) => ({ x: c.x, y: c.y })),
+          pointStyle: 'rect',
+          pointRadius: Math.max(4, Math.min(14, Math.round(300 / Math.max(1, labels.length)))),
+          backgroundColor: color(b / (k - 1)),
+          borderWidth: 0,
+        })).filter((ds) => ds.data.length > 0),
+      },
+      options: { ...base, scales: { x: axis('epoch (init = before training)', { type: 'category', labels: [...labels] }), y: axis('layer', { type: 'category', labels: [...layers.names], offset: true }) } },
+    },
+  };
+}
+
+/**
  * The charts a run's data supports, in report order.
  * @param d from `runReportData`
  */
@@ -263,6 +296,7 @@ export function runCharts(d: RunReportData): ReportChart[] {
   if (contour != null) charts.push(contourChart(contour, base));
   const ratio = d.surfaces?.ratio;
   if (ratio != null) charts.push(ratioChart(ratio, base));
+  if (d.layers !== null) charts.push(layerChart(d.layers, labels, base));
   if (d.density !== null) {
     const dd = d.density;
     // A log axis cannot show 0: the tails below 1e-6 of the peak are left out.

@@ -32,6 +32,8 @@ export interface RunReportData {
     readonly ratio: { x: number[]; y: number[]; ratio: (number | null)[][] } | null;
     readonly probeSize: number | null;
   } | null;
+  /** Per-layer curvature per measured epoch (null when not measured): [layer][epoch index], null where absent. */
+  readonly layers: { names: string[]; lambdaMax: (number | null)[][]; trace: (number | null)[][] } | null;
   /** The Hessian's spectral density at the end of training (null when not computed). */
   readonly density: { x: number[]; density: number[]; negativeMass: number; negativeMassStderr: number | null; vectors: number; steps: number; n: number | null; probeSize: number | null } | null;
   /** Sentences about what this run lacks (a crash, a measurement that never ran). */
@@ -147,10 +149,23 @@ export function runReportData(contents: RunContents): RunReportData {
     skipped,
     errors,
     surfaces,
+    layers: layersOf(measured),
     density: densityOf(contents.density ?? null),
     missing,
     truncatedLines: contents.truncatedLines,
   };
+}
+
+function layersOf(measured: Rec[]): RunReportData['layers'] {
+  const per = measured.map((r) => (ok(r['hessian']) && Array.isArray(r['hessian']['layers']) ? (r['hessian']['layers'] as Rec[]) : null));
+  const names: string[] = [];
+  for (const ls of per) for (const l of ls ?? []) if (typeof l['layer'] === 'string' && !names.includes(l['layer'])) names.push(l['layer']);
+  if (names.length === 0) return null;
+  const value = (key: string) => names.map((n) => per.map((ls) => {
+    const v = ls?.find((l) => l['layer'] === n)?.[key];
+    return typeof v === 'number' && Number.isFinite(v) ? v : null;
+  }));
+  return { names, lambdaMax: value('lambdaMax'), trace: value('trace') };
 }
 
 function densityOf(raw: Rec | null): RunReportData['density'] {

@@ -27,6 +27,7 @@ export const GATE_METRICS: readonly string[] = [
   'stability_ratio',
   'adaptive_sharpness',
   'adaptive_sharpness_avg',
+  'hessian_negative_mass',
   'weight_norm',
   'pca_evr1',
   'pca_evr2',

@@ -2,7 +2,12 @@ import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { folderSaveHandler } from '../../src/io/artifact.js';
+import { folderSaveHandler, loadModel } from '../../src/io/artifact.js';
+import { readNpyFile } from '../../src/io/npy.js';
+import { layerCurvature } from '../../src/landscape/layer-curvature.js';
+import { hvp } from '../../src/model/hvp.js';
+import { resolveLoss } from '../../src/model/model-loss.js';
+import { prepareData } from '../../src/model/prepare-data.js';
 import { runCli } from '../helpers/cli.js';
 import { expected, fixturePath, tmpPath } from '../helpers/fixture.js';
 
@@ -58,6 +63,31 @@ describe('landscope hessian', () => {
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(message);
     }
+  });
+
+  it('landscope hessian --per-layer: each layer’s block λmax (at most the fixture λmax) and trace, as layerCurvature gives them', async () => {
+    const r = await runCli(['hessian', '--model', M, ...data, '--per-layer', '--per-layer-samples', '4', '--lanczos-seed', '3', '--out', out('layers.json')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/per layer λmax \w+ \d/);
+    const layers = read(out('layers.json')).layers as { layer: string; params: number; lambdaMax: number; trace: number; converged: boolean }[];
+    const want = ref.center.all_params;
+    expect(layers.reduce((a, l) => a + l.params, 0)).toBe(want.n);
+    expect(layers.every((l) => l.converged && l.lambdaMax <= want.lambda_max * (1 + 1e-3))).toBe(true);
+    // The same numbers in-process, on the backend the command left selected.
+    const m = await loadModel(fixturePath('model'));
+    const d = prepareData(m, await readNpyFile(fixturePath('data/x.npy')), await readNpyFile(fixturePath('data/y.npy')), resolveLoss(m).name);
+    const H = hvp(m, d);
+    const again = (await layerCurvature(H, { seed: 3, traceSamples: 4 })).layers;
+    again.forEach((l, i) => {
+      expect(layers[i]?.layer).toBe(l.layer);
+      expect(Math.abs((layers[i]?.lambdaMax as number) - l.lambdaMax) / l.lambdaMax).toBeLessThan(1e-4);
+      expect(Math.abs((layers[i]?.trace as number) - l.trace)).toBeLessThan(1e-4 * Math.abs(l.trace) + 1e-6);
+    });
+    H.dispose();
+    m.dispose();
+    const bad = await runCli(['hessian', '--model', M, ...data, '--per-layer-samples', '4']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--per-layer-samples goes with --per-layer/);
   });
 
   it('landscope hessian --xrange --yrange writes the fixture ratio map', async () => {

@@ -1,6 +1,7 @@
 /** `landscope hessian`: extreme Hessian eigenvalues at a checkpoint, or their ratio over a plane. */
 import { hessianEigen, TRACE_METHODS, type TraceMethod } from '../../landscape/hessian.js';
 import { hessianDensity, type HessianDensity } from '../../landscape/hessian-density.js';
+import { layerCurvature, type LayerCurvature } from '../../landscape/layer-curvature.js';
 import { hvp, PARAM_SELECTIONS, type ParamSelection } from '../../model/hvp.js';
 import { modelWeights } from '../../model/model-weights.js';
 import { LANDSCOPE_VERSION } from '../../version.js';
@@ -14,7 +15,7 @@ import { emitJson } from '../output.js';
 
 const usage = `landscope hessian --model M --x X.npy --y Y.npy [--params all|kernels] [--top 1] [--bottom 1]
     [--trace] [--trace-method auto|exact|hutchinson] [--trace-samples 100] [--tol 1e-3] [--max-iter 80]
-    [--lanczos-seed 0] [--density [--density-vectors 2] [--density-steps 40]]
+    [--lanczos-seed 0] [--density [--density-vectors 2] [--density-steps 40]] [--per-layer [--per-layer-samples 10]]
     [--batch-size 256] [--loss NAME] [--out hessian.json]
 landscope hessian --model M --x X.npy --y Y.npy --xrange=MIN:MAX:NUM --yrange=MIN:MAX:NUM
     [--dir-x D1] [--dir-y D2] [--seed S] ${NORMALIZATION_HELP} [same options] [--out ratio-map.json]
@@ -31,7 +32,9 @@ landscope hessian --model M --x X.npy --y Y.npy --xrange=MIN:MAX:NUM --yrange=MI
   eigenvalue spectral density by stochastic Lanczos quadrature (Ghorbani et al. 2019): --density-steps
   Lanczos steps from each of --density-vectors seeded Rademacher vectors (vectors × steps products);
   output 'density': { x, density (smoothed, ∫ = 1), negativeMass ± negativeMassStderr (the share of
-  eigenvalues below 0), range, rules (nodes and weights) }.`;
+  eigenvalues below 0), range, rules (nodes and weights) }. --per-layer adds 'layers': per layer (its
+  kernel and bias together) λmax of its diagonal Hessian block by Lanczos and the block's trace by
+  Hutchinson with --per-layer-samples probes, with its standard error.`;
 
 const spec = {
   ...MODEL_DATA_FLAGS,
@@ -49,6 +52,8 @@ const spec = {
   density: { type: 'boolean' },
   'density-vectors': { type: 'string' },
   'density-steps': { type: 'string' },
+  'per-layer': { type: 'boolean' },
+  'per-layer-samples': { type: 'string' },
 } as const;
 
 
@@ -76,6 +81,10 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
   const densitySteps = flags.integer('density-steps', 40, 2) as number;
   if (!density) for (const name of ['density-vectors', 'density-steps']) if (flags.string(name) !== undefined) throw new UsageError(`--${name} goes with --density`);
   if (density && xRange !== undefined) throw new UsageError('--density is computed at the checkpoint, not over a ratio map: drop --xrange/--yrange or --density');
+  const perLayer = flags.boolean('per-layer');
+  const perLayerSamples = flags.integer('per-layer-samples', 10, 2) as number;
+  if (!perLayer && flags.string('per-layer-samples') !== undefined) throw new UsageError('--per-layer-samples goes with --per-layer');
+  if (perLayer && xRange !== undefined) throw new UsageError('--per-layer is computed at the checkpoint, not over a ratio map: drop --xrange/--yrange or --per-layer');
 
   const inputs = await loadModelInputs(flags);
   const { model, data } = inputs;
@@ -91,17 +100,20 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
     if (xRange === undefined || yRange === undefined) {
       const h = await hessianEigen(model, data, options);
       let spectrum: HessianDensity | undefined;
-      if (density) {
+      let layers: LayerCurvature[] | undefined;
+      if (density || perLayer) {
         const H = hvp(model, data, { params, batchSize, ...(inputs.lossOption !== undefined ? { loss: inputs.lossOption } : {}) });
         try {
-          spectrum = await hessianDensity(H, { vectors: densityVectors, steps: densitySteps, seed: lanczosSeed });
+          if (density) spectrum = await hessianDensity(H, { vectors: densityVectors, steps: densitySteps, seed: lanczosSeed });
+          if (perLayer) layers = (await layerCurvature(H, { seed: lanczosSeed, tol, maxIter, traceSamples: perLayerSamples })).layers;
         } finally {
           H.dispose();
         }
       }
-      const densityLine = spectrum === undefined ? '' : `; density: negative mass ${spectrum.negativeMass.toPrecision(3)}${spectrum.vectors > 1 ? ` ± ${spectrum.negativeMassStderr.toPrecision(2)}` : ''} (${spectrum.hvps} HVPs)`;
+      const layerLine = layers === undefined ? '' : `; per layer λmax ${layers.map((l) => `${l.layer} ${l.lambdaMax.toPrecision(3)}`).join(', ')}`;
+      const densityLine = layerLine + (spectrum === undefined ? '' : `; density: negative mass ${spectrum.negativeMass.toPrecision(3)}${spectrum.vectors > 1 ? ` ± ${spectrum.negativeMassStderr.toPrecision(2)}` : ''} (${spectrum.hvps} HVPs)`);
       const trace = h.trace === undefined ? '' : `, trace ${h.trace.value.toPrecision(6)}${h.trace.method === 'hutchinson' ? ` ± ${h.trace.stderr.toPrecision(2)}` : ''} (${h.trace.method})`;
-      const result = { ...h, ...(spectrum !== undefined ? { density: spectrum } : {}), meta: { ...common, kind: 'hessian', options: { ...options, loss: inputs.lossOption ?? null, ...(density ? { densityVectors, densitySteps } : {}) } } };
+      const result = { ...h, ...(spectrum !== undefined ? { density: spectrum } : {}), ...(layers !== undefined ? { layers } : {}), meta: { ...common, kind: 'hessian', options: { ...options, loss: inputs.lossOption ?? null, ...(density ? { densityVectors, densitySteps } : {}), ...(perLayer ? { perLayerSamples } : {}) } } };
       await emitJson(io, out, result, (where) => `hessian: λmax ${h.lambdaMax.toPrecision(6)}, λmin ${h.lambdaMin.toPrecision(6)}, |λmin/λmax| ${h.ratio?.toPrecision(4) ?? 'n/a'}${trace}; n ${h.n}, ${h.hvps} HVPs, ${h.seconds.toFixed(2)} s${densityLine} on ${backend} -> ${where}`);
       if (!h.converged) {
         io.stderr(`landscope hessian: warning: Lanczos did NOT converge within --max-iter ${maxIter}: largest residual ${Math.max(...h.residuals.top, ...h.residuals.bottom).toPrecision(3)} > tol·max|λ| = ${(tol * Math.max(Math.abs(h.lambdaMax), Math.abs(h.lambdaMin))).toPrecision(3)}; the output says converged: false\n`);
