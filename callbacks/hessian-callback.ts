@@ -8,12 +8,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ParamList } from '../src/core/param-list.js';
+import { edgeOfStability } from '../src/landscape/edge-of-stability.js';
 import { eigenOf } from '../src/landscape/hessian.js';
 import { hessianDensity, type HessianDensity } from '../src/landscape/hessian-density.js';
 import { layerCurvature } from '../src/landscape/layer-curvature.js';
-import { stabilityThreshold } from '../src/core/edge-of-stability.js';
 import { hvp, type HvpOperator, type ParamSelection } from '../src/model/hvp.js';
-import { preconditionedHvp } from '../src/model/preconditioned-hvp.js';
 import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
 import type { MeasureContext, Measurement, MeasureResult, PortableMeasurement } from './measurement.js';
 
@@ -176,48 +175,17 @@ export class HessianMeasurement implements Measurement {
     };
   }
 
-  /**
-   * The optimizer's stability threshold and where the sharpness stands against it: λmax·η/2 and
-   * λmax/threshold for SGD and momentum; for Adam and RMSprop λmax(P⁻¹H) (a second Lanczos run,
-   * warm-started like the first) against theirs. Null when the optimizer's rule is unknown.
-   */
+  /** The edge of stability (see `src/landscape/edge-of-stability.ts`), warm-started like λmax. */
   private async edgeOfStability(H: HvpOperator, context: MeasureContext, lambdaMax: number, warm: boolean): Promise<{ record: Record<string, unknown>; logs: Record<string, number> } | null> {
     const snapshot = context.optimizer;
-    const rule = snapshot?.state.rule ?? null;
-    const threshold = rule !== null ? stabilityThreshold(rule) : null;
-    if (snapshot === undefined || snapshot === null || rule === null || threshold === null) return null;
-    const about = { optimizer: snapshot.state.name, learningRate: rule.learningRate, step: snapshot.state.step, threshold: threshold.threshold, preconditioned: threshold.preconditioned };
-    if (!threshold.preconditioned) {
-      const maxTimesLr = (lambdaMax * rule.learningRate) / 2;
-      const ratio = lambdaMax / threshold.threshold;
-      return { record: { ...about, maxTimesLr, ratio }, logs: { hessian_max_x_lr: maxTimesLr, stability_threshold: threshold.threshold, stability_ratio: ratio } };
-    }
-    const scaling = snapshot.scaling === null ? null : H.names.map((n) => snapshot.scaling?.[n]);
-    if (scaling === null || scaling.some((a) => a === undefined)) {
-      const why = snapshot.scaling === null ? 'the optimizer has not taken a step yet' : `the optimizer keeps no second moment for ${H.names.filter((n) => snapshot.scaling?.[n] === undefined).join(', ')}`;
-      return { record: { ...about, skipped: why }, logs: { stability_threshold: threshold.threshold } };
-    }
-    const P = preconditionedHvp(H, scaling as Float32Array[]);
-    try {
-      // λmax(P⁻¹H) alone: converging its λmin too took up to 21 products instead of 12 on the MNIST CNN.
-      const r = await eigenOf(P, {
-        bottom: 0,
-        tol: this.settings.tol ?? 1e-3,
-        maxIter: this.settings.maxIter ?? 40,
-        seed: context.seed,
-        vectors: true,
-        ...(warm && this.preconditionedVectors.length > 0 ? { warmStart: this.preconditionedVectors } : {}),
-      });
+    if (snapshot === undefined || snapshot === null) return null;
+    const r = await edgeOfStability(H, snapshot, lambdaMax, { tol: this.settings.tol ?? 1e-3, maxIter: this.settings.maxIter ?? 40, seed: context.seed, ...(warm ? { warmStart: this.preconditionedVectors } : {}) });
+    if (r === null) return null;
+    if (r.vectors.length > 0) {
       for (const v of this.preconditionedVectors) v.dispose();
-      this.preconditionedVectors = r.vectors?.top ?? [];
-      const ratio = r.lambdaMax / threshold.threshold;
-      return {
-        record: { ...about, lambdaMax: r.lambdaMax, converged: r.converged, residual: r.residuals.top[0], hvps: r.hvps, seconds: r.seconds, ratio },
-        logs: { preconditioned_hessian_max: r.lambdaMax, stability_threshold: threshold.threshold, stability_ratio: ratio },
-      };
-    } finally {
-      P.dispose();
+      this.preconditionedVectors = r.vectors;
     }
+    return { record: r.record, logs: r.logs };
   }
 
   /** The spectral density, without its per-vector nodes (they would swell metrics.jsonl). */

@@ -2,7 +2,10 @@
 import { hessianEigen, TRACE_METHODS, type TraceMethod } from '../../landscape/hessian.js';
 import { hessianDensity, type HessianDensity } from '../../landscape/hessian-density.js';
 import { layerCurvature, type LayerCurvature } from '../../landscape/layer-curvature.js';
-import { hvp, PARAM_SELECTIONS, type ParamSelection } from '../../model/hvp.js';
+import type * as tf from '@tensorflow/tfjs';
+import { edgeOfStability } from '../../landscape/edge-of-stability.js';
+import { hvp, PARAM_SELECTIONS, type HvpOperator, type ParamSelection } from '../../model/hvp.js';
+import { optimizerSnapshot } from '../../model/optimizer-state.js';
 import { modelWeights } from '../../model/model-weights.js';
 import { LANDSCOPE_VERSION } from '../../version.js';
 import { ExitCode, UsageError, type CliIo } from '../cli-io.js';
@@ -16,6 +19,7 @@ import { emitJson } from '../output.js';
 const usage = `landscope hessian --model M --x X.npy --y Y.npy [--params all|kernels] [--top 1] [--bottom 1]
     [--trace] [--trace-method auto|exact|hutchinson] [--trace-samples 100] [--tol 1e-3] [--max-iter 80]
     [--lanczos-seed 0] [--density [--density-vectors 2] [--density-steps 40]] [--per-layer [--per-layer-samples 10]]
+    [--stability]
     [--batch-size 256] [--loss NAME] [--out hessian.json]
 landscope hessian --model M --x X.npy --y Y.npy --xrange=MIN:MAX:NUM --yrange=MIN:MAX:NUM
     [--dir-x D1] [--dir-y D2] [--seed S] ${NORMALIZATION_HELP} [same options] [--out ratio-map.json]
@@ -34,7 +38,10 @@ landscope hessian --model M --x X.npy --y Y.npy --xrange=MIN:MAX:NUM --yrange=MI
   output 'density': { x, density (smoothed, ∫ = 1), negativeMass ± negativeMassStderr (the share of
   eigenvalues below 0), range, rules (nodes and weights) }. --per-layer adds 'layers': per layer (its
   kernel and bias together) λmax of its diagonal Hessian block by Lanczos and the block's trace by
-  Hutchinson with --per-layer-samples probes, with its standard error.`;
+  Hutchinson with --per-layer-samples probes, with its standard error. --stability adds the edge of
+  stability of the optimizer saved with the checkpoint (TF.js saves it only with model.save(…,
+  { includeOptimizer: true })): for SGD and momentum λmax·η/2 and λmax against 2/η ((2 + 2β)/η;
+  Nesterov (2 + 2β)/(η(1 + 2β))); for Adam and RMSprop λmax(P⁻¹H) with its second moments.`;
 
 const spec = {
   ...MODEL_DATA_FLAGS,
@@ -54,6 +61,7 @@ const spec = {
   'density-steps': { type: 'string' },
   'per-layer': { type: 'boolean' },
   'per-layer-samples': { type: 'string' },
+  stability: { type: 'boolean' },
 } as const;
 
 
@@ -85,6 +93,9 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
   const perLayerSamples = flags.integer('per-layer-samples', 10, 2) as number;
   if (!perLayer && flags.string('per-layer-samples') !== undefined) throw new UsageError('--per-layer-samples goes with --per-layer');
   if (perLayer && xRange !== undefined) throw new UsageError('--per-layer is computed at the checkpoint, not over a ratio map: drop --xrange/--yrange or --per-layer');
+  const stability = flags.boolean('stability');
+  if (stability && params !== 'all') throw new UsageError("--stability needs --params all: the optimizer's threshold is for the Hessian of every trainable weight");
+  if (stability && xRange !== undefined) throw new UsageError('--stability is computed at the checkpoint, not over a ratio map: drop --xrange/--yrange or --stability');
 
   const inputs = await loadModelInputs(flags);
   const { model, data } = inputs;
@@ -101,19 +112,22 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
       const h = await hessianEigen(model, data, options);
       let spectrum: HessianDensity | undefined;
       let layers: LayerCurvature[] | undefined;
-      if (density || perLayer) {
+      let edge: Record<string, unknown> | undefined;
+      if (density || perLayer || stability) {
         const H = hvp(model, data, { params, batchSize, ...(inputs.lossOption !== undefined ? { loss: inputs.lossOption } : {}) });
         try {
           if (density) spectrum = await hessianDensity(H, { vectors: densityVectors, steps: densitySteps, seed: lanczosSeed });
           if (perLayer) layers = (await layerCurvature(H, { seed: lanczosSeed, tol, maxIter, traceSamples: perLayerSamples })).layers;
+          if (stability) edge = await checkpointStability(H, model, h.lambdaMax, { tol, maxIter, seed: lanczosSeed }, inputs.modelPath);
         } finally {
           H.dispose();
         }
       }
-      const layerLine = layers === undefined ? '' : `; per layer λmax ${layers.map((l) => `${l.layer} ${l.lambdaMax.toPrecision(3)}`).join(', ')}`;
+      const stabilityLine = edge === undefined ? '' : `; ${edge['optimizer']} η ${edge['learningRate']}: threshold ${Number(edge['threshold']).toPrecision(4)}, ${edge['preconditioned'] === true ? `λmax(P⁻¹H) ${Number(edge['lambdaMax']).toPrecision(4)}` : `λmax·η/2 ${Number(edge['maxTimesLr']).toPrecision(4)}`}, ratio ${Number(edge['ratio']).toPrecision(4)}`;
+      const layerLine = stabilityLine + (layers === undefined ? '' : `; per layer λmax ${layers.map((l) => `${l.layer} ${l.lambdaMax.toPrecision(3)}`).join(', ')}`);
       const densityLine = layerLine + (spectrum === undefined ? '' : `; density: negative mass ${spectrum.negativeMass.toPrecision(3)}${spectrum.vectors > 1 ? ` ± ${spectrum.negativeMassStderr.toPrecision(2)}` : ''} (${spectrum.hvps} HVPs)`);
       const trace = h.trace === undefined ? '' : `, trace ${h.trace.value.toPrecision(6)}${h.trace.method === 'hutchinson' ? ` ± ${h.trace.stderr.toPrecision(2)}` : ''} (${h.trace.method})`;
-      const result = { ...h, ...(spectrum !== undefined ? { density: spectrum } : {}), ...(layers !== undefined ? { layers } : {}), meta: { ...common, kind: 'hessian', options: { ...options, loss: inputs.lossOption ?? null, ...(density ? { densityVectors, densitySteps } : {}), ...(perLayer ? { perLayerSamples } : {}) } } };
+      const result = { ...h, ...(spectrum !== undefined ? { density: spectrum } : {}), ...(layers !== undefined ? { layers } : {}), ...(edge !== undefined ? { stability: edge } : {}), meta: { ...common, kind: 'hessian', options: { ...options, loss: inputs.lossOption ?? null, ...(density ? { densityVectors, densitySteps } : {}), ...(perLayer ? { perLayerSamples } : {}) } } };
       await emitJson(io, out, result, (where) => `hessian: λmax ${h.lambdaMax.toPrecision(6)}, λmin ${h.lambdaMin.toPrecision(6)}, |λmin/λmax| ${h.ratio?.toPrecision(4) ?? 'n/a'}${trace}; n ${h.n}, ${h.hvps} HVPs, ${h.seconds.toFixed(2)} s${densityLine} on ${backend} -> ${where}`);
       if (!h.converged) {
         io.stderr(`landscope hessian: warning: Lanczos did NOT converge within --max-iter ${maxIter}: largest residual ${Math.max(...h.residuals.top, ...h.residuals.bottom).toPrecision(3)} > tol·max|λ| = ${(tol * Math.max(Math.abs(h.lambdaMax), Math.abs(h.lambdaMin))).toPrecision(3)}; the output says converged: false\n`);
@@ -152,6 +166,24 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
     mapJob?.dispose();
     disposeInputs(inputs);
   }
+}
+
+/**
+ * The edge of stability at a checkpoint, from the optimizer its training config (and, saved with
+ * `includeOptimizer`, its state) restored.
+ * @throws {UsageError} when the checkpoint has no optimizer, an unknown rule, or an adaptive
+ * optimizer without its second moments
+ */
+async function checkpointStability(H: HvpOperator, model: tf.LayersModel, lambdaMax: number, options: { tol: number; maxIter: number; seed: number }, path: string): Promise<Record<string, unknown>> {
+  const snapshot = await optimizerSnapshot(model, true);
+  if (snapshot === null) throw new UsageError(`--stability: ${path} has no optimizer: TF.js saves it (its training config and state) only with model.save(…, { includeOptimizer: true })`);
+  const r = await edgeOfStability(H, snapshot, lambdaMax, options);
+  if (r === null) throw new UsageError(`--stability: no stability threshold is known for the ${snapshot.state.name} optimizer; known: SGD, Momentum (Nesterov), Adam, RMSprop`);
+  for (const v of r.vectors) v.dispose();
+  if (typeof r.record['skipped'] === 'string') {
+    throw new UsageError(`--stability: ${path} carries no ${snapshot.state.name} second moments (${r.record['skipped']}): save the checkpoint with model.save(…, { includeOptimizer: true })`);
+  }
+  return { ...r.record, ...r.logs };
 }
 
 /** The `hessian` command. */
