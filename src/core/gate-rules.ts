@@ -82,7 +82,10 @@ export class RuleSyntaxError extends Error {
   }
 }
 
-const RULE = /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=)\s*([+-]?)(\d+(?:\.\d+)?(?:e[+-]?\d+)?)(%?)\s*(?:unknown=(fail|pass))?\s*$/;
+/** Per-layer curvature metrics (`hessian: { perLayer: true }`): any layer's name after the slash. */
+export const PER_LAYER_METRIC = /^layer_hessian_(max|trace)\/[A-Za-z0-9_./-]+$/;
+
+const RULE = /^\s*([A-Za-z_][A-Za-z0-9_./-]*)\s*(<=|>=)\s*([+-]?)(\d+(?:\.\d+)?(?:e[+-]?\d+)?)(%?)\s*(?:unknown=(fail|pass))?\s*$/;
 
 /**
  * Parses a rule.
@@ -93,7 +96,7 @@ const RULE = /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=)\s*([+-]?)(\d+(?:\.\d+)?(?:
 export function parseRule(text: string, known: readonly string[]): Rule {
   const m = RULE.exec(text);
   if (m === null) {
-    const metric = /^\s*[A-Za-z_][A-Za-z0-9_.]*/.exec(text);
+    const metric = /^\s*[A-Za-z_][A-Za-z0-9_./-]*/.exec(text);
     if (metric === null) throw new RuleSyntaxError(text, 0, 'expected a metric name first');
     const rest = text.slice(metric[0].length);
     const op = /^\s*(<=|>=)/.exec(rest);
@@ -102,8 +105,8 @@ export function parseRule(text: string, known: readonly string[]): Rule {
     throw new RuleSyntaxError(text, afterOp + (text.slice(afterOp).length - text.slice(afterOp).trimStart().length), "expected a threshold: +10% (relative change), +0.05 (absolute change) or 0.1 (bound), then optionally unknown=fail|pass");
   }
   const [, metric, op, sign, number, percent, unknown] = m as unknown as [string, string, '<=' | '>=', string, string, string, string | undefined];
-  if (!known.includes(metric)) {
-    throw new RuleSyntaxError(text, text.indexOf(metric), `unknown metric '${metric}'; known: ${known.join(', ')}`);
+  if (!known.includes(metric) && !PER_LAYER_METRIC.test(metric)) {
+    throw new RuleSyntaxError(text, text.indexOf(metric), `unknown metric '${metric}'; known: ${known.join(', ')}, and per layer layer_hessian_max/<layer>, layer_hessian_trace/<layer>`);
   }
   if (percent === '%' && sign === '') throw new RuleSyntaxError(text, text.indexOf(number), 'a relative change needs a sign: +10% or -10%');
   const magnitude = Number(number) * (sign === '-' ? -1 : 1);

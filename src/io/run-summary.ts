@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { LandscopeError } from '../errors.js';
-import type { MetricValue } from '../core/gate-rules.js';
+import { PER_LAYER_METRIC, type MetricValue } from '../core/gate-rules.js';
 import type { RunContents } from './run-folder.js';
 import { writeAtomic } from './write-atomic.js';
 
@@ -199,7 +199,9 @@ export function summarizeRun(contents: RunContents, given?: number): RunSummary 
   const last = given ?? Math.min(DEFAULT_LAST, epochs.length);
   const window = epochs.slice(-last);
   const metrics: Record<string, MetricValue> = {};
-  for (const name of GATE_METRICS) metrics[name] = lastMeasured(epochs, name, last, given !== undefined);
+  // Per-layer curvature, under the names its logs use (one per layer the run measured).
+  const perLayer = [...new Set(epochs.flatMap((r) => Object.keys((r['logs'] ?? {}) as Rec).filter((k) => PER_LAYER_METRIC.test(k))))];
+  for (const name of [...GATE_METRICS, ...perLayer]) metrics[name] = lastMeasured(epochs, name, last, given !== undefined);
   const model = run['model'] as { weights?: { name: string; shape: number[] }[] } | undefined;
   const options = (run['options'] ?? {}) as { sharpness?: { directions?: number; radii?: number[] } | false };
   const firstSharpness = window[0]?.['sharpness'] as Rec | undefined;
@@ -242,8 +244,9 @@ export function summarizeRuns(runs: readonly RunContents[], given?: number): Run
   }
   const all = [first, ...rest];
   const metrics: Record<string, MetricValue> = {};
-  for (const name of GATE_METRICS) {
-    const values = all.map((s) => s.metrics[name] as MetricValue);
+  const names = [...new Set(all.flatMap((s) => Object.keys(s.metrics)))];
+  for (const name of names) {
+    const values = all.map((s) => s.metrics[name] ?? { value: null, status: 'missing' as const });
     const bad = values.find((v) => v.status !== 'ok' || v.value === null);
     metrics[name] = bad !== undefined ? { value: null, status: bad.status === 'ok' ? 'missing' : bad.status } : { value: values.reduce((a, v) => a + (v.value as number), 0) / values.length, status: 'ok', replicates: values.map((v) => v.value as number) };
   }

@@ -2,7 +2,9 @@ import { rm } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { landscapeMonitor } from '../../callbacks/landscape-monitor.js';
+import { parseRule } from '../../src/core/gate-rules.js';
 import { readRunFolder } from '../../src/io/run-folder.js';
+import { GATE_METRICS, summarizeRun } from '../../src/io/run-summary.js';
 import { runCharts } from '../../reports/run-charts.js';
 import { runReportData } from '../../reports/run-report-data.js';
 import { useBackend } from '../helpers/backend.js';
@@ -49,6 +51,11 @@ describe('per-layer curvature in the monitor', () => {
         const chart = runCharts(runReportData(await readRunFolder(monitor.run?.dir as string))).find((c) => c.id === 'layers');
         const cells = (chart?.config as { data: { datasets: { data: { x: string; y: string }[] }[] } }).data.datasets.flatMap((d) => d.data);
         expect(cells.map((c) => `${c.y}@${c.x}`).sort()).toEqual(['hidden@2', 'hidden@init', 'logits@2', 'logits@init']);
+        // The gate reads each layer under its logs name, from the last epoch that measured it.
+        const summary = summarizeRun(await readRunFolder(monitor.run?.dir as string), 1);
+        expect(summary.metrics['layer_hessian_max/hidden']).toEqual({ value: logs[2]?.['layer_hessian_max/hidden'], status: 'ok' });
+        expect(parseRule('layer_hessian_max/hidden <= +10%', GATE_METRICS)).toMatchObject({ metric: 'layer_hessian_max/hidden', kind: 'relative' });
+        expect(() => parseRule('layer_hessian_min/hidden <= +10%', GATE_METRICS)).toThrow(/unknown metric 'layer_hessian_min\/hidden'.*per layer layer_hessian_max\/<layer>/);
       }
       model.dispose();
       tf.dispose([x, y]);
