@@ -1,4 +1,7 @@
-/** Surface throughput (points/s) beside bare `model.evaluate` on the same data, backend and batch size. */
+/**
+ * Surface throughput (points/s) beside bare forward passes and `model.evaluate` on the same data,
+ * backend and batch size: a whole 21×21 surface (issue 13's yardstick), then 8-point slices per model.
+ */
 import * as tf from '@tensorflow/tfjs';
 import { Bench } from 'tinybench';
 import { selectBackend } from '../src/cli/backend.js';
@@ -53,8 +56,53 @@ async function row(backend: 'wasm' | 'cpu', name: string, build: () => tf.Layers
   };
 }
 
-/** Runs the section and prints its table. */
+/**
+ * Issue 13's yardstick as it is stated: one whole 21×21 filter-normalized surface (441 points,
+ * setup included) on MLP 784-256-10 over 2,000 digits, against as many bare forward passes over
+ * the same batches, timed in turns (forward, surface, forward) so drift shows.
+ */
+async function fullSurface(quick: boolean) {
+  await selectBackend('wasm');
+  const model = mlp256();
+  const { x, y } = digits(2000, [784]);
+  const d1 = modelDirection(model, 1);
+  const d2 = modelDirection(model, 2);
+  const loss = resolveLoss(model);
+  const evaluator = new ModelEvaluator(model, { x, y }, { loss: loss.fn, lossName: loss.name, batchSize: BATCH });
+  const n = quick ? 11 : 21;
+  const points = n * n;
+  const forward = async () => {
+    const t0 = performance.now();
+    for (let k = 0; k < points; k++) await evaluator.evaluate();
+    return (performance.now() - t0) / 1000;
+  };
+  await evaluator.evaluate();
+  const before = await forward();
+  const t0 = performance.now();
+  await surface(model, { x, y }, { directions: [d1, d2], xRange: parseRange(`-1:1:${n}`), yRange: parseRange(`-1:1:${n}`), batchSize: BATCH });
+  const sampled = (performance.now() - t0) / 1000;
+  const after = await forward();
+  const bare = Math.sqrt(before * after);
+  evaluator.dispose();
+  tf.dispose([x, y, ...d1.tensors, ...d2.tensors]);
+  model.dispose();
+  return {
+    model: 'MLP 784-256-10',
+    samples: 2000,
+    grid: `${n}×${n}`,
+    'surface s (setup included)': +sampled.toFixed(2),
+    'as many forward passes s (before, after)': `${before.toFixed(2)}, ${after.toFixed(2)}`,
+    'surface points/s': +(points / sampled).toFixed(2),
+    'forward passes/s': +(points / bare).toFixed(2),
+    'surface / forward passes (target >= 0.8)': +(bare / sampled).toFixed(3),
+  };
+}
+
+/** Runs the section and prints its tables. */
 export async function benchSurface(quick: boolean): Promise<void> {
+  const whole = await fullSurface(quick);
+  console.log('\nA whole filter-normalized surface against as many bare forward passes (wasm, real MNIST, batch 256)');
+  console.table([whole]);
   const rows = [
     await row('wasm', 'MLP 784-128-10', mlp, [784], 2048, quick),
     await row('wasm', 'MLP 784-256-10', mlp256, [784], 2000, quick),

@@ -11,17 +11,8 @@ import { optimizerSnapshot } from '../../src/model/optimizer-state.js';
 import { useBackend } from '../helpers/backend.js';
 import { denseHessian } from '../helpers/dense-hessian.js';
 import { tmpPath } from '../helpers/fixture.js';
+import { regressor } from '../helpers/regressor.js';
 
-function regressor(optimizer: tf.Optimizer): tf.LayersModel {
-  const m = tf.sequential({
-    layers: [
-      tf.layers.dense({ units: 5, activation: 'tanh', inputShape: [4], kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) }),
-      tf.layers.dense({ units: 2, kernelInitializer: tf.initializers.glorotNormal({ seed: 4 }) }),
-    ],
-  });
-  m.compile({ optimizer, loss: 'meanSquaredError' });
-  return m;
-}
 
 const x = () => tf.randomNormal([24, 4], 0, 1, 'float32', 7);
 const y = () => tf.randomNormal([24, 2], 0, 1, 'float32', 8);

@@ -11,19 +11,10 @@ import { optimizerSnapshot } from '../../src/model/optimizer-state.js';
 import { useBackend } from '../helpers/backend.js';
 import { runCli } from '../helpers/cli.js';
 import { tmpPath } from '../helpers/fixture.js';
+import { regressor } from '../helpers/regressor.js';
 
 const root = tmpPath('cli-stability');
 
-function regressor(optimizer: tf.Optimizer): tf.LayersModel {
-  const m = tf.sequential({
-    layers: [
-      tf.layers.dense({ units: 5, activation: 'tanh', inputShape: [4], kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) }),
-      tf.layers.dense({ units: 2, kernelInitializer: tf.initializers.glorotNormal({ seed: 4 }) }),
-    ],
-  });
-  m.compile({ optimizer, loss: 'meanSquaredError' });
-  return m;
-}
 
 describe('landscope hessian --stability', () => {
   const x = () => tf.randomNormal([24, 4], 0, 1, 'float32', 7);
