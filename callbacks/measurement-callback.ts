@@ -388,9 +388,13 @@ export class MeasurementCallback extends tf.Callback {
       const budget = this.budget;
       if (this.offThread.busy) this.progress('waiting for the measurement worker to finish the last epoch');
       this.abandonReason = 'budget';
-      await this.offThread.drain(budget === null ? Infinity : (budget * this.trainSeconds - this.budgetSpent) * 1000);
-      await this.offThread.close();
-      this.offThread = null;
+      const drained = await this.offThread.drain(budget === null ? Infinity : (budget * this.trainSeconds - this.budgetSpent) * 1000);
+      // An idle worker stays for the end-of-training analysis when training's own backend is the
+      // slow cpu (`finalWorker`); otherwise, or with an epoch cut off, it stops here.
+      if (!(drained && tf.getBackend() === 'cpu' && this.offThread.available)) {
+        await this.offThread.close();
+        this.offThread = null;
+      }
       this.budgetSpent += (performance.now() - waited) / 1000;
     }
     const t0 = performance.now();
@@ -414,6 +418,8 @@ export class MeasurementCallback extends tf.Callback {
       }
       this.warn(`${this.name}: end-of-training work failed: ${(e as Error)?.message ?? String(e)}`);
     }
+    await this.offThread?.close();
+    this.offThread = null;
     this.finalSeconds += (performance.now() - t0) / 1000;
     this.releaseProbe();
     await this.writeRun(status);
@@ -430,6 +436,19 @@ export class MeasurementCallback extends tf.Callback {
   private releaseProbe(): void {
     this.probeY?.dispose();
     this.probeY = null;
+  }
+
+  /**
+   * The measurement worker, idle, during `afterTraining` when it can take the end-of-training
+   * analysis off the training thread's slow cpu backend (null otherwise).
+   */
+  protected get finalWorker(): Pick<OffThreadMeasurements<OffThreadJob>, 'final'> | null {
+    return this.offThread !== null && this.offThread.available && !this.offThread.busy ? this.offThread : null;
+  }
+
+  /** Every weight of the model (`model.weights` order) as one buffer, for the worker. */
+  protected async weightsForWorker(): Promise<Float32Array> {
+    return allWeights(this.model as unknown as tf.LayersModel);
   }
 
   /**

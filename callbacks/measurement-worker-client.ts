@@ -22,6 +22,7 @@ function workerUrl(): URL {
 export class MeasurementWorker {
   private readonly worker: Worker;
   private pending: { epoch: number; resolve: (o: Record<string, WorkerOutcome>) => void; reject: (e: Error) => void } | null = null;
+  private pendingFinal: { resolve: (r: { notes: Record<string, unknown>; error?: string }) => void; reject: (e: Error) => void; progress: (line: string) => void } | null = null;
   /** Why the worker stopped (null while it runs). */
   private dead: Error | null = null;
   /** True when the worker could not set up (the model or backend cannot be loaded there): another would fail the same way. */
@@ -46,6 +47,12 @@ export class MeasurementWorker {
         this.failedToStart = true;
         this.stop(new Error(`the measurement worker could not start: ${reply.message}`));
         void this.worker.terminate();
+      } else if (reply.type === 'progress') {
+        this.pendingFinal?.progress(reply.line);
+      } else if (reply.type === 'final-result' && this.pendingFinal !== null) {
+        const p = this.pendingFinal;
+        this.pendingFinal = null;
+        p.resolve(reply.error !== undefined ? { notes: reply.notes, error: reply.error } : { notes: reply.notes });
       } else if (reply.type === 'result' && this.pending?.epoch === reply.epoch) {
         const p = this.pending;
         this.pending = null;
@@ -83,6 +90,22 @@ export class MeasurementWorker {
     });
   }
 
+  /**
+   * Runs the end-of-training analysis on the worker (it writes surfaces.json and density.json into
+   * the run folder). The buffer of `request.weights` is transferred.
+   * @param onProgress each progress line, as it comes
+   * @returns what run.json should say of it, and the error that stopped it, if any
+   * @throws {Error} when the worker stops before answering
+   */
+  final(request: Omit<Extract<WorkerRequest, { type: 'final' }>, 'type'>, onProgress: (line: string) => void): Promise<{ notes: Record<string, unknown>; error?: string }> {
+    if (this.dead !== null) return Promise.reject(this.dead);
+    if (this.pending !== null || this.pendingFinal !== null) return Promise.reject(new Error('the measurement worker is still busy'));
+    return new Promise((resolve, reject) => {
+      this.pendingFinal = { resolve, reject, progress: onProgress };
+      this.post({ type: 'final', ...request }, [request.weights.buffer as ArrayBuffer]);
+    });
+  }
+
   /** Stops the worker; a measurement in flight fails. */
   async terminate(): Promise<void> {
     this.stop(new Error('the measurement worker was terminated'));
@@ -98,6 +121,9 @@ export class MeasurementWorker {
     const p = this.pending;
     this.pending = null;
     p?.reject(this.dead);
+    const f = this.pendingFinal;
+    this.pendingFinal = null;
+    f?.reject(this.dead);
   }
 }
 

@@ -2,7 +2,8 @@
  * The measurement worker's thread (worker_threads): it rebuilds the training model from its
  * architecture (`model.toJSON()`) on a TF.js backend of its own, holds the probe set and the
  * portable measurements (sharpness, Hessian), and measures each epoch's weights it is handed
- * while training goes on in the main thread. Messages: see `WorkerRequest` and `WorkerReply`.
+ * while training goes on in the main thread — and, when training runs on the slow cpu backend, the
+ * end-of-training analysis on its own faster one. Messages: see `WorkerRequest` and `WorkerReply`.
  * The main thread's side is callbacks/measurement-worker-client.ts.
  */
 import { parentPort } from 'node:worker_threads';
@@ -11,7 +12,11 @@ import { selectBackend, type BackendName } from '../src/cli/backend.js';
 import { ParamList } from '../src/core/param-list.js';
 import { modelWeights, writeModelWeights } from '../src/model/model-weights.js';
 import type { OptimizerSnapshot } from '../src/model/optimizer-state.js';
+import { RunFolder } from '../src/io/run-folder.js';
 import { AdaptiveSharpnessMeasurement, type AdaptiveSharpnessSettings } from './adaptive-sharpness-callback.js';
+import { writeFinalDensity, type FinalDensitySettings } from './final-density.js';
+import { writeFinalSurfaces, type FinalSurfaceSettings } from './final-surfaces.js';
+import type { TrajectoryState } from './trajectory-callback.js';
 import { HessianMeasurement, type HessianSettings } from './hessian-callback.js';
 import type { MeasureContext, Measurement, PortableMeasurement } from './measurement.js';
 import { SharpnessMeasurement, type SharpnessSettings } from './sharpness-callback.js';
@@ -44,6 +49,18 @@ export type WorkerRequest =
       readonly weights: Float32Array;
       /** The optimizer as the epoch left it (for the edge of stability). */
       readonly optimizer: OptimizerSnapshot | null;
+    }
+  | {
+      /** The end-of-training analysis at the final weights, written into the run folder. */
+      readonly type: 'final';
+      readonly weights: Float32Array;
+      readonly runDir: string;
+      readonly surfaces: FinalSurfaceSettings | null;
+      readonly trajectory: TrajectoryState | null;
+      readonly density: FinalDensitySettings | null;
+      /** The Hessian measurement's probe size (the density is on the same samples). */
+      readonly hessianProbeSize: number;
+      readonly limitSeconds: number;
     };
 
 /** One measurement's outcome. */
@@ -55,7 +72,10 @@ export type WorkerOutcome =
 export type WorkerReply =
   | { readonly type: 'ready'; readonly backend: string }
   | { readonly type: 'init-error'; readonly message: string }
-  | { readonly type: 'result'; readonly epoch: number; readonly outcomes: Record<string, WorkerOutcome> };
+  | { readonly type: 'result'; readonly epoch: number; readonly outcomes: Record<string, WorkerOutcome> }
+  | { readonly type: 'progress'; readonly line: string }
+  /** notes: what run.json should say of the analysis (a part skipped for the limit, or its error). */
+  | { readonly type: 'final-result'; readonly notes: Record<string, unknown>; readonly error?: string };
 
 const KINDS: Record<PortableMeasurement['kind'], (settings: unknown, name: string) => Measurement> = {
   sharpness: (s, name) => new SharpnessMeasurement(s as SharpnessSettings, name),
@@ -92,20 +112,25 @@ async function init(request: Extract<WorkerRequest, { type: 'init' }>): Promise<
   parentPort?.postMessage({ type: 'ready', backend } satisfies WorkerReply);
 }
 
-async function measure(request: Extract<WorkerRequest, { type: 'measure' }>): Promise<void> {
-  const { model, context, measurements } = state as NonNullable<typeof state>;
+/** Sets the model's weights from one flat buffer (`model.weights` order). */
+function setWeights(model: tf.LayersModel, flat: Float32Array): void {
   const weights = modelWeights(model);
   let offset = 0;
   const list = new ParamList(
     weights.map((w) => {
       const size = w.variable.size;
-      const values = request.weights.subarray(offset, offset + size);
+      const values = flat.subarray(offset, offset + size);
       offset += size;
       return { name: w.name, tensor: tf.tensor(values, w.variable.shape, 'float32') };
     }),
   );
   writeModelWeights(model, list);
   list.dispose();
+}
+
+async function measure(request: Extract<WorkerRequest, { type: 'measure' }>): Promise<void> {
+  const { model, context, measurements } = state as NonNullable<typeof state>;
+  setWeights(model, request.weights);
   const outcomes: Record<string, WorkerOutcome> = {};
   for (const m of measurements) {
     const t0 = performance.now();
@@ -119,6 +144,34 @@ async function measure(request: Extract<WorkerRequest, { type: 'measure' }>): Pr
   parentPort?.postMessage({ type: 'result', epoch: request.epoch, outcomes } satisfies WorkerReply);
 }
 
+/** The final surfaces and density, as the monitor computes them in-thread (see callbacks/final-*.ts). */
+async function final(request: Extract<WorkerRequest, { type: 'final' }>): Promise<void> {
+  const { model, context } = state as NonNullable<typeof state>;
+  setWeights(model, request.weights);
+  const started = performance.now();
+  const run = RunFolder.reopen(request.runDir);
+  const at = { ...context, run };
+  const log = (line: string) => parentPort?.postMessage({ type: 'progress', line } satisfies WorkerReply);
+  const notes: Record<string, unknown> = {};
+  try {
+    if (request.surfaces !== null) {
+      const skipped = await writeFinalSurfaces(at, request.surfaces, log, request.trajectory, request.limitSeconds);
+      if (skipped !== null) notes['finalSurfaces'] = skipped;
+    }
+    if (request.density !== null) {
+      try {
+        const skipped = await writeFinalDensity(at, request.density, request.hessianProbeSize, log, request.limitSeconds - (performance.now() - started) / 1000);
+        if (skipped !== null) notes['finalDensity'] = skipped;
+      } catch (e) {
+        notes['finalDensity'] = { error: (e as Error)?.message ?? String(e) };
+      }
+    }
+    parentPort?.postMessage({ type: 'final-result', notes } satisfies WorkerReply);
+  } catch (e) {
+    parentPort?.postMessage({ type: 'final-result', notes, error: (e as Error)?.message ?? String(e) } satisfies WorkerReply);
+  }
+}
+
 parentPort?.on('message', (request: WorkerRequest) => {
   // One request at a time, in order: the main thread sends the next epoch only after a result.
   ready = ready.then(async () => {
@@ -128,7 +181,9 @@ parentPort?.on('message', (request: WorkerRequest) => {
       } catch (e) {
         parentPort?.postMessage({ type: 'init-error', message: (e as Error)?.message ?? String(e) } satisfies WorkerReply);
       }
-    } else if (state !== null) {
+    } else if (state !== null && request.type === 'final') {
+      await final(request);
+    } else if (state !== null && request.type === 'measure') {
       await measure(request);
     }
   });

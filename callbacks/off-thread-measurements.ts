@@ -100,6 +100,18 @@ export class OffThreadMeasurements<J extends OffThreadJob> {
     return drained;
   }
 
+  /**
+   * The end-of-training analysis on the worker (see `MeasurementWorker.final`), once no epoch is in
+   * flight or waiting.
+   * @throws {Error} when no worker runs, a job is pending, or the worker stops before answering
+   */
+  async final(...args: Parameters<MeasurementWorker['final']>): ReturnType<MeasurementWorker['final']> {
+    const worker = this.worker;
+    if (this.closed || worker === null || worker.stopped) throw new Error('no measurement worker is running');
+    if (this.busy) throw new Error('the measurement worker is still measuring an epoch');
+    return worker.final(...args);
+  }
+
   /** Stops the worker; jobs still in flight or waiting are abandoned. */
   async close(): Promise<void> {
     this.closed = true;

@@ -17,7 +17,7 @@
  * ```
  */
 import { appendFile, mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { LandscopeError } from '../errors.js';
 import { effectiveStatus } from './run-status.js';
 import { writeAtomic } from './write-atomic.js';
@@ -100,6 +100,15 @@ export class RunFolder {
       throw new LandscopeError('FILE_UNREADABLE', `runDir: cannot create ${dir} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
     }
     return new RunFolder(dir, id);
+  }
+
+  /**
+   * An existing run folder, to read its snapshots and write its end-of-training files from another
+   * thread (the measurement worker); it does not write snapshots (their manifest stays with the
+   * folder's creator).
+   */
+  static reopen(dir: string): RunFolder {
+    return new RunFolder(dir, basename(dir));
   }
 
   /** Rewrites run.json atomically. */
