@@ -102,12 +102,18 @@ async function everyEpoch(kind: 'mlp' | 'cnn', backend: 'wasm' | 'cpu', epochs: 
       'epochs with adaptive_sharpness': mode.options?.adaptiveSharpness ? `${count('adaptive_sharpness')} of ${epochs}` : '',
       'skipped behind / budget': monitor ? `${why('behind')} / ${why('budget')}` : '',
       'monitor on training thread / train': s ? +(s.duringTraining / s.training).toFixed(3) : '',
+      // The epochs themselves (onEpochBegin to onEpochEnd, the monitor's own time excluded) against the bare fit: issue 16 asks ≤ 1.03.
+      'epochs / bare fit (target <= 1.03)': s ? s.training : '',
       'end-of-training s': s ? +s.final.toFixed(2) : '',
     });
     model.dispose();
   }
   const bare = Math.sqrt((bareFits[0] as number) * (bareFits[1] as number));
-  rows.forEach((row, i) => (row['fit / no monitor (targets: 1.10 end-of-training off, 1.5 all defaults)'] = +((fits[i] as number) / bare).toFixed(3)));
+  rows.forEach((row, i) => {
+    row['fit / no monitor (targets: 1.10 end-of-training off, 1.5 all defaults)'] = +((fits[i] as number) / bare).toFixed(3);
+    const epochsKey = 'epochs / bare fit (target <= 1.03)';
+    if (typeof row[epochsKey] === 'number') row[epochsKey] = +((row[epochsKey] as number) / bare).toFixed(3);
+  });
   tf.dispose([x, y, probe.x, probe.y]);
   return rows;
 }
