@@ -29,6 +29,13 @@ export { registerKernels, LANDSCOPE_KERNELS, type RegisterKernelsOptions } from 
 export { hvp, PARAM_SELECTIONS, type HvpOperator, type HvpOptions, type ParamSelection } from './model/hvp.js';
 export { withSecondOrderGradients, SECOND_ORDER_GRADIENTS, SECOND_ORDER_UNSUPPORTED } from './model/second-order-gradients.js';
 export { hessianEigen, hessianMap, eigenOf, TRACE_METHODS, type HessianOptions, type HessianResult, type HessianMapOptions, type HessianMapResult, type TraceMethod } from './landscape/hessian.js';
+export { hessianDensity, type HessianDensity, type HessianDensityOptions } from './landscape/hessian-density.js';
+export { layerCurvature, layerBlocks, type LayerCurvature, type LayerCurvatureOptions } from './landscape/layer-curvature.js';
+export { edgeOfStability, type StabilityResult } from './landscape/edge-of-stability.js';
+export { optimizerSnapshot, optimizerState, type OptimizerSnapshot, type OptimizerState } from './model/optimizer-state.js';
+export { stabilityThreshold, type UpdateRule } from './core/edge-of-stability.js';
+export { modelAdaptiveSharpness, adaptiveDirections } from './landscape/adaptive-sharpness.js';
+export { spectralDensity, stochasticLanczosQuadrature, gaussQuadrature, NEGATIVE_TOLERANCE, type SpectralDensity, type QuadratureRule } from './core/spectral-density.js';
 export { lanczos, type LanczosOptions, type LanczosResult, type RitzPair } from './core/lanczos.js';
 export { hutchinsonTrace, type HutchinsonOptions, type TraceEstimate } from './core/hutchinson.js';
 export { tridiagonalEigen, type TridiagonalEigen } from './core/tridiagonal-eigen.js';

@@ -17,6 +17,7 @@ import { hvp } from '../../src/model/hvp.js';
 import { resolveLoss } from '../../src/model/model-loss.js';
 import { readModelWeights, writeModelWeights } from '../../src/model/model-weights.js';
 import { BACKENDS, useBackend } from '../helpers/backend.js';
+import { runCli } from '../helpers/cli.js';
 import { tmpPath } from '../helpers/fixture.js';
 import { mlpLossAndGrad } from '../helpers/reference-mlp.js';
 
@@ -170,6 +171,18 @@ describe('adaptive sharpness in the monitor', () => {
     here['worst']?.forEach((v, i) => expect(Math.abs((off['worst']?.[i] as number) - v) / v, `epoch ${i - 1}`).toBeLessThan(1e-3));
     here['avg']?.forEach((v, i) => expect(Math.abs((off['avg']?.[i] as number) - v) / v, `epoch ${i - 1}`).toBeLessThan(1e-2));
     expect(here['worst']?.every((v, i) => v >= (here['avg']?.[i] as number))).toBe(true);
+  });
+
+  it('the gate takes adaptive_sharpness rules: a run passes its own baseline, and a rule it cannot meet fails naming it', async () => {
+    const run = `${root}/adaptive-false`;
+    const save = await runCli(['baseline', 'save', run, '--out', `${root}/baseline.json`, '--last', '1']);
+    expect(save.code, save.stderr).toBe(0);
+    const pass = await runCli(['gate', '--baseline', `${root}/baseline.json`, '--run', run, '--last', '1', '--rule', 'adaptive_sharpness <= +10%', '--rule', 'adaptive_sharpness_avg <= +10%']);
+    expect(pass.code, pass.stdout + pass.stderr).toBe(0);
+    expect(pass.stdout).toMatch(/adaptive_sharpness <= \+10%.*pass/);
+    const fail = await runCli(['gate', '--baseline', `${root}/baseline.json`, '--run', run, '--last', '1', '--rule', 'adaptive_sharpness <= -50%']);
+    expect(fail.code).toBe(1);
+    expect(fail.stdout).toMatch(/adaptive_sharpness <= -50%.*regression/);
   });
 
   it('refuses bad settings, naming them', () => {
