@@ -141,12 +141,13 @@ export function layerChart(layers: { names: readonly string[]; lambdaMax: readon
           label: `λmax ${fmt(edges[b] as number)}–${fmt(edges[b + 1] as number)}`,
           data: cells.filter((c) => band(c.v) === b).map((c) => ({ x: c.x, y: c.y })),
           pointStyle: 'rect',
-          pointRadius: Math.max(4, Math.min(14, Math.round(300 / Math.max(1, labels.length)))),
+          // Squares that nearly fill their cell: as wide as an epoch's column, as tall as a layer's row allows.
+          pointRadius: Math.max(4, Math.min(24, Math.round(380 / Math.max(1, labels.length)), Math.round(110 / Math.max(1, layers.names.length)))),
           backgroundColor: color(b / (k - 1)),
           borderWidth: 0,
         })).filter((ds) => ds.data.length > 0),
       },
-      options: { ...base, scales: { x: axis('epoch (init = before training)', { type: 'category', labels: [...labels] }), y: axis('layer', { type: 'category', labels: [...layers.names], offset: true }) } },
+      options: { ...base, scales: { x: axis('epoch (init = before training)', { type: 'category', labels: [...labels], offset: true }), y: axis('layer', { type: 'category', labels: [...layers.names], offset: true }) } },
     },
   };
 }

@@ -124,6 +124,17 @@ export function runReportData(contents: RunContents): RunReportData {
   if (surfaces === null && skippedFinal?.['skipped'] === 'finalBudget') {
     missing.push(`The end-of-training surfaces were skipped: about ${Number(skippedFinal['estimatedSeconds']).toFixed(1)} s even at the smallest grids, over the end-of-training limit of ${Number(skippedFinal['limitSeconds']).toFixed(1)} s (finalBudget; null for no limit).`);
   } else if (surfaces === null) missing.push('The end-of-training surfaces (1-D slice, 2-D contours, PCA-plane contours) were not computed for this run.');
+  const densityNote = run['finalDensity'] as Rec | undefined;
+  if (densityNote?.['skipped'] === 'finalBudget') {
+    missing.push(`The end-of-training Hessian spectral density was skipped: about ${Number(densityNote['estimatedSeconds']).toPrecision(2)} s even at 1 vector × 10 Lanczos steps, over the ${Number(densityNote['limitSeconds']).toPrecision(2)} s the end-of-training limit had left after the surfaces (finalBudget; null for no limit).`);
+  } else if (typeof densityNote?.['error'] === 'string') {
+    missing.push(`The end-of-training Hessian spectral density failed: ${densityNote['error']}`);
+  }
+  const densityFile = contents.density as Rec | null | undefined;
+  if (densityFile?.['lowered'] === true) {
+    const asked = densityFile['requested'] as Rec | undefined;
+    missing.push(`The spectral density was computed with ${densityFile['vectors']} vector(s) × ${densityFile['steps']} Lanczos steps instead of ${asked?.['vectors']} × ${asked?.['steps']} to fit the end-of-training limit (finalBudget).`);
+  }
   const resolution = (contents.surfaces as Rec | null | undefined)?.['resolution'] as Rec | undefined;
   if (resolution?.['lowered'] === true) {
     const [asked, used] = [resolution['requested'] as Rec, resolution['used'] as Rec];

@@ -76,7 +76,9 @@ describe('the Hessian spectral density in the monitor', () => {
     await model.fit(x, y, { epochs: 1, batchSize: 16, verbose: 0, callbacks: [monitor] });
     const run = JSON.parse(readFileSync(`${root}/tight/run.json`, 'utf8'));
     expect(run.finalDensity).toMatchObject({ skipped: 'finalBudget' });
-    expect((await readRunFolder(`${root}/tight`)).density).toBeNull();
+    const contents = await readRunFolder(`${root}/tight`);
+    expect(contents.density).toBeNull();
+    expect(runReportData(contents).missing.some((m) => /spectral density was skipped: about .* over the .* s the end-of-training limit had left/.test(m))).toBe(true);
     expect(() => landscapeMonitor({ probe: { x, y }, runDir: root, finalDensity: { steps: 1 } })).toThrow(/finalDensity.steps = 1 is not an integer from 2/);
     expect(() => landscapeMonitor({ probe: { x, y }, runDir: root, hessian: { densityEvery: -1 } })).toThrow(/densityEvery = -1 is not a non-negative integer/);
     model.dispose();
