@@ -51,4 +51,34 @@ describe('the end-of-training analysis of a run trained on the cpu backend', () 
     expect(Math.abs(w.density.range[1] - h.density.range[1]) / h.density.range[1]).toBeLessThan(1e-3);
     expect(w.density.hvps).toBe(h.density.hvps);
   });
+
+  it('a worker killed during the analysis hands it to the training thread, which still writes every file', async () => {
+    const { x, y, model } = setup();
+    const lines: string[] = [];
+    let killed = false;
+    const monitor = landscapeMonitor({
+      probe: { x, y }, runDir: root, runId: 'killed', budget: null, finalBudget: null, report: false, sharpness: false,
+      finalSurfaces: { resolution: 7, sliceResolution: 9 }, finalDensity: { vectors: 1, steps: 8 },
+      log: (l) => {
+        lines.push(l);
+        // The worker's first progress line: kill it mid-analysis.
+        if (!killed && /final surfaces: \d+ points/.test(l)) {
+          killed = true;
+          void monitor.terminateWorker();
+        }
+      },
+      warn: () => {},
+    });
+    await model.fit(x, y, { epochs: 2, batchSize: 32, shuffle: false, verbose: 0, callbacks: [monitor] });
+    expect(killed).toBe(true);
+    expect(lines.some((l) => /end-of-training analysis: the measurement worker was terminated; running it on the training thread/.test(l))).toBe(true);
+    const run = JSON.parse(readFileSync(`${root}/killed/run.json`, 'utf8'));
+    expect(run.status).toBe('finished');
+    expect(run.finalAnalysis).toBeUndefined();
+    expect(JSON.parse(readFileSync(`${root}/killed/surfaces.json`, 'utf8')).surface.loss).toHaveLength(7);
+    expect(JSON.parse(readFileSync(`${root}/killed/density.json`, 'utf8')).steps).toBe(8);
+    expect(monitor.measurementWorker).toBeNull();
+    model.dispose();
+    tf.dispose([x, y]);
+  });
 });
