@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ParamList } from '../src/core/param-list.js';
 import { edgeOfStability } from '../src/landscape/edge-of-stability.js';
 import { eigenOf } from '../src/landscape/hessian.js';
-import { hessianDensity, type HessianDensity } from '../src/landscape/hessian-density.js';
+import { checkDensityOptions, hessianDensity, type HessianDensity } from '../src/landscape/hessian-density.js';
 import { layerCurvature } from '../src/landscape/layer-curvature.js';
 import { hvp, type HvpOperator, type ParamSelection } from '../src/model/hvp.js';
 import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
@@ -65,6 +65,9 @@ export interface HessianSettings {
   readonly perLayer?: boolean | { readonly every?: number; readonly traceSamples?: number };
 }
 
+/** The probe samples the Hessian is averaged over by default (`HessianSettings.probeSize`). */
+export const DEFAULT_HESSIAN_PROBE_SIZE = 256;
+
 /** Measures the Hessian's extreme eigenvalues; see the file comment. */
 export class HessianMeasurement implements Measurement {
   readonly name = 'hessian';
@@ -88,7 +91,7 @@ export class HessianMeasurement implements Measurement {
     const maxIter = settings.maxIter ?? 40;
     if (!(tol > 0)) throw new RangeError(`${what}: tol = ${tol} is not positive`);
     if (!(Number.isInteger(maxIter) && maxIter >= 2)) throw new RangeError(`${what}: maxIter = ${maxIter} is not an integer ≥ 2`);
-    const probeSize = settings.probeSize ?? 256;
+    const probeSize = settings.probeSize ?? DEFAULT_HESSIAN_PROBE_SIZE;
     if (!(Number.isInteger(probeSize) && probeSize >= 1)) throw new RangeError(`${what}: probeSize = ${probeSize} is not a positive integer`);
     const coldEvery = settings.coldEvery ?? 5;
     if (!(Number.isInteger(coldEvery) && coldEvery >= 1)) throw new RangeError(`${what}: coldEvery = ${coldEvery} is not a positive integer`);
@@ -98,9 +101,7 @@ export class HessianMeasurement implements Measurement {
     }
     const densityEvery = settings.densityEvery ?? 0;
     if (!(Number.isInteger(densityEvery) && densityEvery >= 0)) throw new RangeError(`${what}: densityEvery = ${densityEvery} is not a non-negative integer`);
-    for (const [name, v, min, max] of [['vectors', settings.density?.vectors ?? 2, 1, 99], ['steps', settings.density?.steps ?? 40, 2, 1000], ['points', settings.density?.points ?? 200, 3, 100000]] as const) {
-      if (!(Number.isInteger(v) && v >= min && v <= max)) throw new RangeError(`${what}: density.${name} = ${v} is not an integer from ${min} to ${max}`);
-    }
+    checkDensityOptions(settings.density ?? {}, `${what}: density`);
     const perLayer = settings.perLayer;
     if (perLayer !== undefined && typeof perLayer !== 'boolean' && (typeof perLayer !== 'object' || perLayer === null)) {
       throw new RangeError(`${what}: perLayer = ${JSON.stringify(perLayer)} is not true, false or { every, traceSamples }`);
@@ -119,7 +120,7 @@ export class HessianMeasurement implements Measurement {
 
   async begin(context: MeasureContext): Promise<void> {
     const available = context.probe.x.shape[0] as number;
-    this.size = Math.min(available, this.settings.probeSize ?? 256);
+    this.size = Math.min(available, this.settings.probeSize ?? DEFAULT_HESSIAN_PROBE_SIZE);
     this.probe = this.size === available ? null : { x: context.probe.x.slice(0, this.size), y: context.probe.y.slice(0, this.size) };
     try {
       this.H = hvp(context.model, this.probe ?? context.probe, { params: this.settings.params ?? 'all', batchSize: context.batchSize, ...(context.loss !== undefined ? { loss: context.loss } : {}) });

@@ -6,9 +6,11 @@
  * the final surfaces and writes the report.
  */
 import { AdaptiveSharpnessMeasurement, type AdaptiveSharpnessSettings } from './adaptive-sharpness-callback.js';
-import { writeFinalDensity, type FinalDensitySettings } from './final-density.js';
-import { checkFinalSurfaceSettings, writeFinalSurfaces, type FinalSurfaceSettings } from './final-surfaces.js';
-import { HessianMeasurement, type HessianSettings } from './hessian-callback.js';
+import { writeFinalAnalysis, type FinalAnalysisPlan } from './final-analysis.js';
+import type { FinalDensitySettings } from './final-density.js';
+import { checkFinalSurfaceSettings, type FinalSurfaceSettings } from './final-surfaces.js';
+import { DEFAULT_HESSIAN_PROBE_SIZE, HessianMeasurement, type HessianSettings } from './hessian-callback.js';
+import { checkDensityOptions } from '../src/landscape/hessian-density.js';
 import { MeasurementCallback, type MeasurementCallbackOptions } from './measurement-callback.js';
 import type { Measurement } from './measurement.js';
 import { SharpnessMeasurement, type SharpnessSettings } from './sharpness-callback.js';
@@ -84,13 +86,9 @@ export class LandscapeMonitor extends MeasurementCallback {
     if (density !== undefined && density !== false && (typeof density !== 'object' || density === null)) {
       throw new TypeError(`landscapeMonitor: finalDensity = ${JSON.stringify(density)} is not false or a settings object ({ vectors, steps, points })`);
     }
-    if (density) {
-      for (const [name, v, min, max] of [['vectors', density.vectors ?? 2, 1, 99], ['steps', density.steps ?? 40, 2, 1000], ['points', density.points ?? 400, 3, 100000]] as const) {
-        if (!(Number.isInteger(v) && v >= min && v <= max)) throw new RangeError(`landscapeMonitor: finalDensity.${name} = ${v} is not an integer from ${min} to ${max}`);
-      }
-    }
+    if (density) checkDensityOptions(density, 'landscapeMonitor: finalDensity');
     this.finalDensity = density === false || options?.runDir === null || (density === undefined && options?.hessian === false) ? null : { ...(density || {}) };
-    this.hessianProbeSize = options?.hessian ? options.hessian.probeSize ?? 256 : 256;
+    this.hessianProbeSize = (options?.hessian || {}).probeSize ?? DEFAULT_HESSIAN_PROBE_SIZE;
     this.finalSurfaces = options?.finalSurfaces === false || options?.runDir === null ? null : { ...(options?.finalSurfaces || {}), pca: options?.trajectory !== false && (options?.finalSurfaces || {}).pca !== false };
   }
 
@@ -110,12 +108,9 @@ export class LandscapeMonitor extends MeasurementCallback {
       try {
         const { notes, error } = await worker.final(
           {
+            ...this.finalPlan(),
             weights: await this.weightsForWorker(),
             runDir: this.context.run.dir,
-            surfaces: this.finalSurfaces,
-            trajectory: this.finalSurfaces === null ? null : this.trajectory?.state() ?? null,
-            density: this.finalDensity,
-            hessianProbeSize: this.hessianProbeSize,
             limitSeconds: seconds,
           },
           (line) => this.progress(line),
@@ -130,23 +125,13 @@ export class LandscapeMonitor extends MeasurementCallback {
         this.progress(`end-of-training analysis: ${(e as Error).message}; running it on the training thread`);
       }
     }
-    const started = performance.now();
-    const limit = seconds - (started - begun) / 1000;
-    if (this.finalSurfaces !== null) {
-      const skipped = await writeFinalSurfaces(this.context, this.finalSurfaces, (line) => this.progress(line), this.trajectory?.state() ?? null, limit);
-      if (skipped !== null) this.note('finalSurfaces', skipped);
-    }
-    if (this.finalDensity !== null) {
-      const left = limit - (performance.now() - started) / 1000;
-      try {
-        const skipped = await writeFinalDensity(this.context, this.finalDensity, this.hessianProbeSize, (line) => this.progress(line), left);
-        if (skipped !== null) this.note('finalDensity', skipped);
-      } catch (e) {
-        // A model whose Hessian landscope cannot take (the Hessian measurement said so each epoch): noted, not fatal.
-        if (this.options.strict === true) throw e;
-        this.note('finalDensity', { error: (e as Error)?.message ?? String(e) });
-      }
-    }
+    const notes = await writeFinalAnalysis(this.context, this.finalPlan(), (line) => this.progress(line), seconds - (performance.now() - begun) / 1000, this.options.strict === true);
+    for (const [key, value] of Object.entries(notes)) this.note(key, value);
+  }
+
+  /** What the end-of-training analysis computes. */
+  private finalPlan(): FinalAnalysisPlan {
+    return { surfaces: this.finalSurfaces, trajectory: this.finalSurfaces === null ? null : this.trajectory?.state() ?? null, density: this.finalDensity, hessianProbeSize: this.hessianProbeSize };
   }
 }
 

@@ -14,9 +14,7 @@ import { modelWeights, writeModelWeights } from '../src/model/model-weights.js';
 import type { OptimizerSnapshot } from '../src/model/optimizer-state.js';
 import { RunFolder } from '../src/io/run-folder.js';
 import { AdaptiveSharpnessMeasurement, type AdaptiveSharpnessSettings } from './adaptive-sharpness-callback.js';
-import { writeFinalDensity, type FinalDensitySettings } from './final-density.js';
-import { writeFinalSurfaces, type FinalSurfaceSettings } from './final-surfaces.js';
-import type { TrajectoryState } from './trajectory-callback.js';
+import { writeFinalAnalysis, type FinalAnalysisPlan } from './final-analysis.js';
 import { HessianMeasurement, type HessianSettings } from './hessian-callback.js';
 import type { MeasureContext, Measurement, PortableMeasurement } from './measurement.js';
 import { SharpnessMeasurement, type SharpnessSettings } from './sharpness-callback.js';
@@ -50,18 +48,13 @@ export type WorkerRequest =
       /** The optimizer as the epoch left it (for the edge of stability). */
       readonly optimizer: OptimizerSnapshot | null;
     }
-  | {
+  | ({
       /** The end-of-training analysis at the final weights, written into the run folder. */
       readonly type: 'final';
       readonly weights: Float32Array;
       readonly runDir: string;
-      readonly surfaces: FinalSurfaceSettings | null;
-      readonly trajectory: TrajectoryState | null;
-      readonly density: FinalDensitySettings | null;
-      /** The Hessian measurement's probe size (the density is on the same samples). */
-      readonly hessianProbeSize: number;
       readonly limitSeconds: number;
-    };
+    } & FinalAnalysisPlan);
 
 /** One measurement's outcome. */
 export type WorkerOutcome =
@@ -148,27 +141,12 @@ async function measure(request: Extract<WorkerRequest, { type: 'measure' }>): Pr
 async function final(request: Extract<WorkerRequest, { type: 'final' }>): Promise<void> {
   const { model, context } = state as NonNullable<typeof state>;
   setWeights(model, request.weights);
-  const started = performance.now();
-  const run = RunFolder.reopen(request.runDir);
-  const at = { ...context, run };
   const log = (line: string) => parentPort?.postMessage({ type: 'progress', line } satisfies WorkerReply);
-  const notes: Record<string, unknown> = {};
   try {
-    if (request.surfaces !== null) {
-      const skipped = await writeFinalSurfaces(at, request.surfaces, log, request.trajectory, request.limitSeconds);
-      if (skipped !== null) notes['finalSurfaces'] = skipped;
-    }
-    if (request.density !== null) {
-      try {
-        const skipped = await writeFinalDensity(at, request.density, request.hessianProbeSize, log, request.limitSeconds - (performance.now() - started) / 1000);
-        if (skipped !== null) notes['finalDensity'] = skipped;
-      } catch (e) {
-        notes['finalDensity'] = { error: (e as Error)?.message ?? String(e) };
-      }
-    }
+    const notes = await writeFinalAnalysis({ ...context, run: RunFolder.reopen(request.runDir) }, request, log, request.limitSeconds, false);
     parentPort?.postMessage({ type: 'final-result', notes } satisfies WorkerReply);
   } catch (e) {
-    parentPort?.postMessage({ type: 'final-result', notes, error: (e as Error)?.message ?? String(e) } satisfies WorkerReply);
+    parentPort?.postMessage({ type: 'final-result', notes: {}, error: (e as Error)?.message ?? String(e) } satisfies WorkerReply);
   }
 }
 

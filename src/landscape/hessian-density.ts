@@ -23,6 +23,22 @@ export interface HessianDensityOptions {
   readonly relativeSigma?: number;
 }
 
+/** The allowed ranges of the density's vectors, steps and grid points. */
+const RANGES = { vectors: [1, 99], steps: [2, 1000], points: [3, 100000] } as const;
+
+/**
+ * Checks the given vectors, steps and points (absent ones are left to their defaults).
+ * @param what how the caller names the settings, e.g. `landscapeMonitor: finalDensity`
+ * @throws {RangeError} naming the setting, its value and the allowed range
+ */
+export function checkDensityOptions(options: Pick<HessianDensityOptions, 'vectors' | 'steps' | 'points'>, what: string): void {
+  for (const name of ['vectors', 'steps', 'points'] as const) {
+    const v = options[name];
+    const [min, max] = RANGES[name];
+    if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max)) throw new RangeError(`${what}.${name} = ${v} is not an integer from ${min} to ${max}`);
+  }
+}
+
 /** The density, with its cost. */
 export interface HessianDensity extends SpectralDensity {
   readonly vectors: number;
@@ -33,15 +49,14 @@ export interface HessianDensity extends SpectralDensity {
 
 /**
  * The spectral density of H.
- * @throws {RangeError} for a bad vector or step count
+ * @throws {RangeError} for a bad vector, step or point count (see `checkDensityOptions`)
  * @example const d = await hessianDensity(hvp(model, data), { vectors: 2, steps: 40 });
  */
 export async function hessianDensity(H: HvpOperator, options: HessianDensityOptions = {}): Promise<HessianDensity> {
   const started = performance.now();
+  checkDensityOptions(options, 'hessianDensity: options');
   const vectors = options.vectors ?? 2;
   const steps = Math.min(options.steps ?? 40, H.size);
-  if (!(Number.isInteger(vectors) && vectors >= 1 && vectors <= 99)) throw new RangeError(`hessian density: vectors = ${vectors} is not an integer from 1 to 99`);
-  if (!(Number.isInteger(steps) && steps >= 2)) throw new RangeError(`hessian density: steps = ${options.steps} is not an integer ≥ 2`);
   const layout = { names: H.names, shapes: H.shapes };
   const starts = Array.from({ length: vectors }, (_, i) => rademacherDirection(layout, subSeed(options.seed ?? 0, 700 + i)));
   try {

@@ -1,5 +1,5 @@
 /** `landscope hessian`: extreme Hessian eigenvalues at a checkpoint, or their ratio over a plane. */
-import { hessianEigen, TRACE_METHODS, type TraceMethod } from '../../landscape/hessian.js';
+import { eigenOf, TRACE_METHODS, type HessianResult, type TraceMethod } from '../../landscape/hessian.js';
 import { hessianDensity, type HessianDensity } from '../../landscape/hessian-density.js';
 import { layerCurvature, type LayerCurvature } from '../../landscape/layer-curvature.js';
 import type * as tf from '@tensorflow/tfjs';
@@ -86,7 +86,7 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
   const normalization = normalizationFlags(flags);
   const density = flags.boolean('density');
   const densityVectors = flags.integer('density-vectors', 2, 1, 99) as number;
-  const densitySteps = flags.integer('density-steps', 40, 2) as number;
+  const densitySteps = flags.integer('density-steps', 40, 2, 1000) as number;
   if (!density) for (const name of ['density-vectors', 'density-steps']) if (flags.string(name) !== undefined) throw new UsageError(`--${name} goes with --density`);
   if (density && xRange !== undefined) throw new UsageError('--density is computed at the checkpoint, not over a ratio map: drop --xrange/--yrange or --density');
   const perLayer = flags.boolean('per-layer');
@@ -109,19 +109,19 @@ async function run(argv: readonly string[], io: CliIo, backend: string): Promise
     const options = { params, top, bottom, tol, maxIter, seed: lanczosSeed, batchSize, loss: inputs.lossOption, trace: flags.boolean('trace'), traceMethod, traceSamples };
     const common = { model: inputs.modelPath, data: { x: inputs.xPath, y: inputs.yPath, size: data.x.shape[0] }, loss: inputs.loss.label, backend, landscopeVersion: LANDSCOPE_VERSION, createdAt: new Date().toISOString() };
     if (xRange === undefined || yRange === undefined) {
-      const h = await hessianEigen(model, data, options);
+      // One operator for every number asked for: its kept primal pass serves them all.
+      const H = hvp(model, data, options);
+      let h: HessianResult;
       let spectrum: HessianDensity | undefined;
       let layers: LayerCurvature[] | undefined;
       let edge: Record<string, unknown> | undefined;
-      if (density || perLayer || stability) {
-        const H = hvp(model, data, { params, batchSize, ...(inputs.lossOption !== undefined ? { loss: inputs.lossOption } : {}) });
-        try {
-          if (density) spectrum = await hessianDensity(H, { vectors: densityVectors, steps: densitySteps, seed: lanczosSeed });
-          if (perLayer) layers = (await layerCurvature(H, { seed: lanczosSeed, tol, maxIter, traceSamples: perLayerSamples })).layers;
-          if (stability) edge = await checkpointStability(H, model, h.lambdaMax, { tol, maxIter, seed: lanczosSeed }, inputs.modelPath);
-        } finally {
-          H.dispose();
-        }
+      try {
+        h = await eigenOf(H, options);
+        if (density) spectrum = await hessianDensity(H, { vectors: densityVectors, steps: densitySteps, seed: lanczosSeed });
+        if (perLayer) layers = (await layerCurvature(H, { seed: lanczosSeed, tol, maxIter, traceSamples: perLayerSamples })).layers;
+        if (stability) edge = await checkpointStability(H, model, h.lambdaMax, { tol, maxIter, seed: lanczosSeed }, inputs.modelPath);
+      } finally {
+        H.dispose();
       }
       const stabilityLine = edge === undefined ? '' : `; ${edge['optimizer']} η ${edge['learningRate']}: threshold ${Number(edge['threshold']).toPrecision(4)}, ${edge['preconditioned'] === true ? `λmax(P⁻¹H) ${Number(edge['lambdaMax']).toPrecision(4)}` : `λmax·η/2 ${Number(edge['maxTimesLr']).toPrecision(4)}`}, ratio ${Number(edge['ratio']).toPrecision(4)}`;
       const layerLine = stabilityLine + (layers === undefined ? '' : `; per layer λmax ${layers.map((l) => `${l.layer} ${l.lambdaMax.toPrecision(3)}`).join(', ')}`);
