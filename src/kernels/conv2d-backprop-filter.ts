@@ -24,9 +24,11 @@ type Attrs = {
  * @param x the convolution's input, `[N, H, W, Cin]` (or NCHW with `dataFormat`)
  * @param dy the gradient of its output, `[N, Ho, Wo, Cout]` (or NCHW)
  * @param attrs the kernel attributes (strides, pad, dataFormat, dimRoundingMode, filterShape)
+ * @param dyAsFilter at stride 1 (NHWC), `dy` already transposed to [Ho, Wo, N, Cout], when the
+ * caller keeps it for many calls (on wasm a kept filter is packed once)
  * @returns `[kh, kw, Cin, Cout]`
  */
-export function conv2dBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: Attrs): tf.Tensor4D {
+export function conv2dBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: Attrs, dyAsFilter?: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const nhwc = attrs.dataFormat === 'NCHW';
     const input = nhwc ? tf.transpose(x, [0, 2, 3, 1]) : x;
@@ -54,7 +56,8 @@ export function conv2dBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: Att
       // than the im2col below (which slices and concatenates kh·kw copies of the input).
       const whole = padded.shape[1] === ho + kh - 1 && padded.shape[2] === wo + kw - 1;
       const cropped = whole ? padded : tf.slice(padded, [0, 0, 0, 0], [n, ho + kh - 1, wo + kw - 1, cin]);
-      const out = tf.conv2d(tf.transpose(cropped, [3, 1, 2, 0]) as tf.Tensor4D, tf.transpose(grad, [1, 2, 0, 3]) as tf.Tensor4D, 1, 'valid');
+      const filter = nhwc || dyAsFilter === undefined ? (tf.transpose(grad, [1, 2, 0, 3]) as tf.Tensor4D) : dyAsFilter;
+      const out = tf.conv2d(tf.transpose(cropped, [3, 1, 2, 0]) as tf.Tensor4D, filter, 1, 'valid');
       return tf.transpose(out, [1, 2, 0, 3]) as tf.Tensor4D;
     }
     const taps: tf.Tensor[] = [];

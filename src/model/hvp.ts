@@ -12,7 +12,7 @@ import type { LossFn } from './losses.js';
 import { resolveLoss } from './model-loss.js';
 import { modelWeights, type ModelWeight } from './model-weights.js';
 import type { Dataset } from './prepare-data.js';
-import { layerChainGradient, layerChainPlan, layerChainPrimal, layerChainQuadratics, layerChainTangent, type ChainPlan, type ChainPrimal, type StepDirection } from './layer-chain-hvp.js';
+import { convColumns, layerChainGradient, layerChainPlan, layerChainPrimal, layerChainQuadratics, layerChainTangent, type ChainPlan, type ChainPrimal, type StepDirection, type WeightedStep } from './layer-chain-hvp.js';
 import { SECOND_ORDER_UNSUPPORTED, withSecondOrderGradients } from './second-order-gradients.js';
 
 /** Which parameters the Hessian covers. */
@@ -371,7 +371,20 @@ export const PRIMAL_CACHE_BYTES = 512 * 2 ** 20;
  */
 function primalCache(plan: ChainPlan, limit: number) {
   const kept = new Map<number, { key: readonly object[]; primal: ChainPrimal }>();
+  // The first step's patch columns depend on the data alone: made once per batch, kept at every point.
+  const columns = new Map<number, tf.Tensor | null>();
   let bytes = 0;
+  const columnsOf = (x: tf.Tensor, batch: number | undefined): tf.Tensor | undefined => {
+    if (batch === undefined) return undefined;
+    if (!columns.has(batch)) {
+      const made = bytes < limit ? convColumns(plan.weighted[0] as WeightedStep, x) : null;
+      if (made !== null && bytes + made.size * 4 > limit) made.dispose();
+      const fits = made !== null && !made.isDisposed;
+      columns.set(batch, fits ? made : null);
+      if (fits) bytes += made.size * 4;
+    }
+    return columns.get(batch) ?? undefined;
+  };
   const weightsKey = () => plan.weighted.flatMap((s) => [s.kernel.read().dataId, ...(s.bias === null ? [] : [s.bias.read().dataId])]);
   const drop = (batch: number) => {
     const entry = kept.get(batch);
@@ -387,7 +400,7 @@ function primalCache(plan: ChainPlan, limit: number) {
       const entry = batch === undefined ? undefined : kept.get(batch);
       if (entry !== undefined && entry.key.every((id, i) => id === key[i])) return { primal: entry.primal, release: () => {} };
       if (batch !== undefined) drop(batch);
-      const primal = layerChainPrimal(plan, x, y);
+      const primal = layerChainPrimal(plan, x, y, columnsOf(x, batch));
       if (batch === undefined || bytes + primal.bytes > limit) return { primal, release: () => tf.dispose([...primal.tensors]) };
       kept.set(batch, { key, primal });
       bytes += primal.bytes;
@@ -395,6 +408,9 @@ function primalCache(plan: ChainPlan, limit: number) {
     },
     dispose: () => {
       for (const batch of [...kept.keys()]) drop(batch);
+      for (const t of columns.values()) t?.dispose();
+      columns.clear();
+      bytes = 0;
     },
   };
 }
