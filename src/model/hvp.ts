@@ -12,7 +12,7 @@ import type { LossFn } from './losses.js';
 import { resolveLoss } from './model-loss.js';
 import { modelWeights, type ModelWeight } from './model-weights.js';
 import type { Dataset } from './prepare-data.js';
-import { convColumns, layerChainGradient, layerChainPlan, layerChainPrimal, layerChainQuadratics, layerChainTangent, type ChainPlan, type ChainPrimal, type StepDirection, type WeightedStep } from './layer-chain-hvp.js';
+import { layerGraphGradient, layerGraphPlan, layerGraphPrimal, layerGraphQuadratics, layerGraphTangent, nodeWeights, type GraphPlan, type GraphPrimal, type NodeDirection } from './layer-graph-hvp.js';
 import { SECOND_ORDER_UNSUPPORTED, withSecondOrderGradients } from './second-order-gradients.js';
 
 /** Which parameters the Hessian covers. */
@@ -34,8 +34,9 @@ export interface HvpOptions {
   /** Loss name or function. @default the model's compiled loss */
   readonly loss?: string | LossFn;
   /**
-   * `auto`: chains of Dense, Conv2D and pooling layers go through the R-operator engine
-   * (src/model/layer-chain-hvp.ts), everything else through double backpropagation; `reference`:
+   * `auto`: graphs of Dense, Conv2D, BatchNormalization, activation, pooling, Add and
+   * Concatenate layers go through the R-operator engine (src/model/layer-graph-hvp.ts),
+   * everything else through double backpropagation; `reference`:
    * always double backpropagation.
    * @default 'auto'
    */
@@ -76,8 +77,8 @@ export interface HvpOperator {
    * With the R-operator engine it comes from the primal pass the products keep: one pass for both.
    */
   readonly gradient: () => Promise<ParamList>;
-  /** How products are computed: the R-operator engine for layer chains, or double backpropagation. */
-  readonly engine: 'chain' | 'reference';
+  /** How products are computed: the R-operator engine for layer graphs, or double backpropagation. */
+  readonly engine: 'graph' | 'reference';
 }
 
 /**
@@ -113,14 +114,14 @@ export function hvp(model: tf.LayersModel, data: Dataset, options: HvpOptions = 
     const n = Math.min(batchSize, total - start);
     batches.push({ x: data.x.slice(start, n), y: data.y.slice(start, n), weight: n / total });
   }
-  const plan = options.engine === 'reference' ? null : layerChainPlan(model, loss.name);
-  const chain = plan === null ? null : chainEngine(plan, selected, classesOf(model), cacheBytes);
-  return operator(chain ?? referenceEngine(model, loss.fn, selected), selected, batches);
+  const plan = options.engine === 'reference' ? null : layerGraphPlan(model, loss.name);
+  const graph = plan === null ? null : graphEngine(plan, selected, classesOf(model), cacheBytes);
+  return operator(graph ?? referenceEngine(model, loss.fn, selected), selected, batches);
 }
 
 /** One way of computing a batch's share of H v: the R-operator engine or double backpropagation. */
 interface Engine {
-  readonly kind: 'chain' | 'reference';
+  readonly kind: 'graph' | 'reference';
   /** The batch's labels as the engine reads them (the caller disposes them if they differ from y). */
   readonly labels: (y: tf.Tensor) => tf.Tensor;
   /**
@@ -293,44 +294,46 @@ function classesOf(model: tf.LayersModel): number {
 
 /**
  * The R-operator engine, or null when a layer's kernel is not among the selected parameters (a
- * frozen layer: the engine assumes every kernel moves).
+ * frozen layer: the engine assumes every kernel moves). Biases and batch-norm γ, β outside the
+ * selection (params: 'kernels', a frozen batch norm) are held fixed: zero in v, left out of H v.
  */
-function chainEngine(plan: ChainPlan, selected: readonly ModelWeight[], classes: number, cacheBytes: number): Engine | null {
+function graphEngine(plan: GraphPlan, selected: readonly ModelWeight[], classes: number, cacheBytes: number): Engine | null {
   // ModelWeight.variable is the LayerVariable's own tf.Variable (`read()`).
   const index = new Map(selected.map((w, i) => [w.variable as unknown, i]));
-  const stepParts = plan.weighted.map((s) => ({ kernel: index.get(s.kernel.read()), bias: s.bias === null ? undefined : index.get(s.bias.read()) }));
-  if (stepParts.some((p) => p.kernel === undefined) || index.size !== stepParts.reduce((n, p) => n + 1 + (p.bias === undefined ? 0 : 1), 0)) return null;
-  const convolutional = plan.weighted.some((s) => s.kind === 'conv2d');
+  // Per node, per weight in nodeWeights order: its index in the selection (undefined: held fixed; null: no such weight).
+  const nodeParts = plan.nodes.map((node) => nodeWeights(node).map((w) => (w === null ? null : index.get(w.read()))));
+  const covered = nodeParts.flat().filter((i) => i !== null && i !== undefined).length;
+  const kernelsIn = plan.nodes.every((node, k) => node.kind !== 'dense' && node.kind !== 'conv2d' ? true : nodeParts[k]?.[0] !== undefined);
+  if (!kernelsIn || covered !== index.size) return null;
+  const convolutional = plan.nodes.some((node) => node.kind === 'conv2d');
   const primals = primalCache(plan, cacheBytes);
-  // The engine's parts come step by step (kernel, then bias where the layer has one): put them in
-  // the selection's order, dropping biases outside it (params: 'kernels').
+  // The engine's parts come node by node (each node's weights in order): put them in the
+  // selection's order, dropping those held fixed.
   const inSelectionOrder = (parts: tf.Tensor[]): tf.Tensor[] => {
     const out: tf.Tensor[] = new Array(selected.length);
     let j = 0;
-    plan.weighted.forEach((s, l) => {
-      const p = stepParts[l] as { kernel: number; bias: number | undefined };
-      out[p.kernel] = parts[j++] as tf.Tensor;
-      if (s.bias !== null) {
+    for (const slots of nodeParts) {
+      for (const slot of slots) {
+        if (slot === null) continue;
         const t = parts[j++] as tf.Tensor;
-        if (p.bias !== undefined) out[p.bias] = t;
+        if (slot !== undefined) out[slot] = t;
         else t.dispose();
       }
-    });
+    }
     return out;
   };
-  const directionsOf = (v: ParamList): StepDirection[] =>
-    stepParts.map((p) => ({ kernel: v.tensors[p.kernel as number] as tf.Tensor, bias: p.bias === undefined ? null : (v.tensors[p.bias] as tf.Tensor) }));
+  const directionsOf = (v: ParamList): NodeDirection[] => nodeParts.map((slots) => slots.map((slot) => (slot === null || slot === undefined ? null : (v.tensors[slot] as tf.Tensor))));
   return {
     dispose: primals.dispose,
-    kind: 'chain',
+    kind: 'graph',
     // Labels as the loss sees them: class ids become one-hot rows.
     labels: (y) => (y.rank === 2 && y.shape[1] === classes ? y : tf.tidy(() => tf.oneHot(tf.cast(tf.reshape(y, [-1]), 'int32'), classes).toFloat())),
-    // Convolutions use landscope's input-gradient kernel where the backend's is slow (wasm).
+    // Strided convolutions' input gradients use landscope's kernels where the backend's are missing or slow (wasm).
     run: convolutional ? withSecondOrderGradients : (fn) => fn(),
     sampleQuadratics: async (x, y, v, batch) => {
       const { primal, release } = primals.use(x, y, batch);
       try {
-        const q = layerChainQuadratics(plan, primal, directionsOf(v));
+        const q = layerGraphQuadratics(plan, primal, directionsOf(v));
         const values = (await q.data()) as Float32Array;
         q.dispose();
         return values;
@@ -341,7 +344,7 @@ function chainEngine(plan: ChainPlan, selected: readonly ModelWeight[], classes:
     gradientPart: async (x, y, weight, batch) => {
       const { primal, release } = primals.use(x, y, batch);
       try {
-        return inSelectionOrder(layerChainGradient(plan, primal, weight));
+        return inSelectionOrder(layerGraphGradient(plan, primal, weight));
       } finally {
         release();
       }
@@ -351,7 +354,7 @@ function chainEngine(plan: ChainPlan, selected: readonly ModelWeight[], classes:
       const { primal, release } = primals.use(x, y, batch);
       let parts: tf.Tensor[];
       try {
-        parts = layerChainTangent(plan, primal, directions, weight);
+        parts = layerGraphTangent(plan, primal, directions, weight);
       } finally {
         release();
       }
@@ -364,28 +367,17 @@ function chainEngine(plan: ChainPlan, selected: readonly ModelWeight[], classes:
 export const PRIMAL_CACHE_BYTES = 512 * 2 ** 20;
 
 /**
- * Each batch's primal pass (`layerChainPrimal`), kept while the weights stay the same: a weight's
+ * Each batch's primal pass (`layerGraphPrimal`), kept while the weights stay the same: a weight's
  * tensor data changes identity whenever it is assigned (training steps, `setWeights`, a surface's
  * points), so the kept pass is checked against the weights' current data before each use. Within
- * `limit` bytes; batches beyond it (and one-off slices) compute theirs for each product.
+ * `limit` bytes; batches beyond it (and one-off slices) compute theirs for each product. The patch
+ * columns of convolutions whose input is the data (`convColumns`) are kept per batch at every point.
  */
-function primalCache(plan: ChainPlan, limit: number) {
-  const kept = new Map<number, { key: readonly object[]; primal: ChainPrimal }>();
-  // The first step's patch columns depend on the data alone: made once per batch, kept at every point.
-  const columns = new Map<number, tf.Tensor | null>();
+function primalCache(plan: GraphPlan, limit: number) {
+  const kept = new Map<number, { key: readonly object[]; primal: GraphPrimal }>();
+  const columns = new Map<number, Map<number, tf.Tensor | null>>();
   let bytes = 0;
-  const columnsOf = (x: tf.Tensor, batch: number | undefined): tf.Tensor | undefined => {
-    if (batch === undefined) return undefined;
-    if (!columns.has(batch)) {
-      const made = bytes < limit ? convColumns(plan.weighted[0] as WeightedStep, x) : null;
-      if (made !== null && bytes + made.size * 4 > limit) made.dispose();
-      const fits = made !== null && !made.isDisposed;
-      columns.set(batch, fits ? made : null);
-      if (fits) bytes += made.size * 4;
-    }
-    return columns.get(batch) ?? undefined;
-  };
-  const weightsKey = () => plan.weighted.flatMap((s) => [s.kernel.read().dataId, ...(s.bias === null ? [] : [s.bias.read().dataId])]);
+  const weightsKey = () => plan.nodes.flatMap((node) => nodeWeights(node).flatMap((w) => (w === null ? [] : [w.read().dataId])));
   const drop = (batch: number) => {
     const entry = kept.get(batch);
     if (entry === undefined) return;
@@ -393,14 +385,27 @@ function primalCache(plan: ChainPlan, limit: number) {
     tf.dispose([...entry.primal.tensors]);
     kept.delete(batch);
   };
+  /** The batch's columns (made by the primal pass where missing), or none beyond the limit. */
+  const columnsOf = (batch: number | undefined): Map<number, tf.Tensor | null> | undefined => {
+    if (batch === undefined) return undefined;
+    const had = columns.get(batch);
+    if (had !== undefined) return had;
+    if (bytes >= limit) return undefined;
+    const made = new Map<number, tf.Tensor | null>();
+    columns.set(batch, made);
+    return made;
+  };
+  const columnBytes = (batch: number | undefined) => [...(batch === undefined ? [] : (columns.get(batch)?.values() ?? []))].reduce((b, t) => b + (t === null ? 0 : t.size * 4), 0);
   return {
     /** The batch's primal pass; `release` after use (it frees a pass that is not kept). */
-    use: (x: tf.Tensor, y: tf.Tensor, batch: number | undefined): { primal: ChainPrimal; release: () => void } => {
+    use: (x: tf.Tensor, y: tf.Tensor, batch: number | undefined): { primal: GraphPrimal; release: () => void } => {
       const key = weightsKey();
       const entry = batch === undefined ? undefined : kept.get(batch);
       if (entry !== undefined && entry.key.every((id, i) => id === key[i])) return { primal: entry.primal, release: () => {} };
       if (batch !== undefined) drop(batch);
-      const primal = layerChainPrimal(plan, x, y, columnsOf(x, batch));
+      const before = columnBytes(batch);
+      const primal = layerGraphPrimal(plan, x, y, columnsOf(batch));
+      bytes += columnBytes(batch) - before;
       if (batch === undefined || bytes + primal.bytes > limit) return { primal, release: () => tf.dispose([...primal.tensors]) };
       kept.set(batch, { key, primal });
       bytes += primal.bytes;
@@ -408,7 +413,7 @@ function primalCache(plan: ChainPlan, limit: number) {
     },
     dispose: () => {
       for (const batch of [...kept.keys()]) drop(batch);
-      for (const t of columns.values()) t?.dispose();
+      for (const made of columns.values()) for (const t of made.values()) t?.dispose();
       columns.clear();
       bytes = 0;
     },
