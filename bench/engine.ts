@@ -1,7 +1,8 @@
 /**
  * What each number landscope computes costs, in forward passes (wasm, 256 real MNIST digits):
- * a forward pass (predict + loss), a gradient, and an exact HVP by the R-operator engine for layer chains and
- * by double backpropagation, side by side; and the forward's GFLOP/s against a bare matMul of the
+ * a forward pass (predict + loss), a gradient, and an exact HVP by the R-operator engine for layer graphs and
+ * by double backpropagation, side by side (an MLP, a CNN, and the demo's deep residual MLP, a graph with
+ * Add layers); and the forward's GFLOP/s against a bare matMul of the
  * first layer's size on the same backend.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -12,15 +13,15 @@ import { hvp } from '../src/model/hvp.js';
 import { ModelEvaluator } from '../src/model/evaluator.js';
 import { resolveLoss } from '../src/model/model-loss.js';
 import { modelWeights } from '../src/model/model-weights.js';
-import { cnn, digits, mlp256 } from './models.js';
+import { cnn, digits, mlp256, residualMlp } from './models.js';
 
 /** Runs the section and prints its table. */
 export async function benchEngine(quick: boolean): Promise<void> {
   await selectBackend('wasm');
   const rows = [];
-  for (const kind of ['mlp', 'cnn'] as const) {
-    const model = kind === 'mlp' ? mlp256() : cnn();
-    const data = digits(256, kind === 'mlp' ? [784] : [28, 28, 1]);
+  for (const kind of ['mlp', 'cnn', 'residual'] as const) {
+    const model = kind === 'mlp' ? mlp256() : kind === 'cnn' ? cnn() : residualMlp();
+    const data = digits(256, kind === 'cnn' ? [28, 28, 1] : [784]);
     await model.fit(data.x, data.y, { epochs: 1, batchSize: 64, verbose: 0 });
     const loss = resolveLoss(model);
     const evaluator = new ModelEvaluator(model, data, { loss: loss.fn, lossName: loss.name, batchSize: 256 });
@@ -29,7 +30,7 @@ export async function benchEngine(quick: boolean): Promise<void> {
     const reference = hvp(model, data, { batchSize: 256, engine: 'reference' });
     const v = randomDirection({ names: fast.names, shapes: fast.shapes }, 1);
     const a = tf.randomNormal([256, 784]);
-    const b = tf.randomNormal([784, kind === 'mlp' ? 256 : 8]);
+    const b = tf.randomNormal([784, kind === 'mlp' ? 256 : kind === 'cnn' ? 8 : 64]);
     const bench = new Bench({ time: quick ? 300 : 1500, warmupIterations: 2 });
     bench.add('forward', async () => void (await evaluator.evaluate()));
     bench.add('gradient', async () => {
@@ -84,7 +85,7 @@ export async function benchEngine(quick: boolean): Promise<void> {
     }
     const matMulFlops = 2 * 256 * 784 * (b.shape[1] as number);
     rows.push({
-      model: kind === 'mlp' ? 'MLP 784-256-10' : 'CNN conv8-pool-conv16-pool-dense',
+      model: kind === 'mlp' ? 'MLP 784-256-10' : kind === 'cnn' ? 'CNN conv8-pool-conv16-pool-dense' : 'residual MLP 784-64×20 (Add)-10',
       engine: fast.engine,
       'forward ms': +(ms['forward'] as number).toFixed(2),
       'gradient ms (TF.js tape)': +(ms['gradient'] as number).toFixed(2),

@@ -26,6 +26,18 @@ export function mlp256(): tf.LayersModel {
   return m;
 }
 
+/** The demo's deep residual MLP: 784-64, then 19 relu Dense 64 blocks each added to its input (functional Add), then 10. */
+export function residualMlp(): tf.LayersModel {
+  const input = tf.input({ shape: [784] });
+  const dense = (units: number, seed: number, activation: 'relu' | 'softmax', scale = 2) =>
+    tf.layers.dense({ units, activation, kernelInitializer: tf.initializers.varianceScaling({ scale, mode: 'fanIn', distribution: 'normal', seed }) });
+  let h = dense(64, 100, 'relu').apply(input) as tf.SymbolicTensor;
+  for (let k = 1; k < 20; k++) h = tf.layers.add().apply([h, dense(64, 100 + k, 'relu', 0.1).apply(h) as tf.SymbolicTensor]) as tf.SymbolicTensor;
+  const m = tf.model({ inputs: input, outputs: dense(10, 199, 'softmax').apply(h) as tf.SymbolicTensor });
+  m.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  return m;
+}
+
 /** conv8-pool-conv16-pool-dense10 on 28×28×1. */
 export function cnn(): tf.LayersModel {
   const m = tf.sequential({

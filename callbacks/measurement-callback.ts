@@ -24,6 +24,7 @@ import type { MeasureContext, Measurement, MeasureResult, PortableMeasurement } 
 import { tensorData, workerBackendFor } from './measurement-worker-client.js';
 import type { WorkerOutcome } from './measurement-worker.js';
 import { OffThreadMeasurements, type OffThreadJob } from './off-thread-measurements.js';
+import { checkServeSetting, serveRuns, type ServeSetting } from './live-server.js';
 
 /** Options every landscope callback takes. */
 export interface MeasurementCallbackOptions {
@@ -83,6 +84,13 @@ export interface MeasurementCallbackOptions {
   readonly mlflowCloseTimeoutMs?: number;
   /** Write `report.html` into the run folder when training ends (and upload it to MLflow). @default true */
   readonly report?: boolean;
+  /**
+   * Serve the run folder root live (`landscope serve`'s dashboard) from this script: a port (0:
+   * any free one), `{ port, host }`, or true for 6006 on 127.0.0.1. The URL is printed once; the
+   * server does not keep the process alive. One that cannot start (the port is taken) is a warning.
+   * @default false
+   */
+  readonly serve?: ServeSetting | boolean;
   /** Where warnings go. @default console.warn */
   readonly warn?: (message: string) => void;
   /** Where progress lines go (end-of-training work). @default stderr */
@@ -235,6 +243,17 @@ export class MeasurementCallback extends tf.Callback {
     await this.offThread?.kill();
   }
 
+  /** Starts (or joins) the live dashboard of the run folder root; a server that cannot start is a warning. */
+  private async startServer(setting: ServeSetting | true): Promise<void> {
+    try {
+      const { server, started } = await serveRuns(this.options.runDir ?? 'runs', setting);
+      if (started) this.progress(`live dashboard: ${server.url}${this.run === null ? '' : ` (this run: ${server.url}run?id=${encodeURIComponent(this.run.id)})`}`);
+    } catch (e) {
+      if (this.options.strict === true) throw e;
+      this.warn(`${this.name}: serve: the dashboard could not start: ${(e as Error)?.message ?? String(e)} (training goes on; \`landscope serve ${this.options.runDir ?? 'runs'}\` serves it from another shell)`);
+    }
+  }
+
   private async trainBegin(): Promise<void> {
     const model = this.model as unknown as tf.LayersModel;
     const { probe } = this.options;
@@ -282,6 +301,7 @@ export class MeasurementCallback extends tf.Callback {
       worker: workerPlan.use ? { measures: this.portable.map((m) => m.name), backend: workerBackendFor(tf.getBackend()) } : { off: workerPlan.why },
     };
     await this.writeRun('running');
+    if (this.options.serve !== undefined && this.options.serve !== false) await this.startServer(this.options.serve);
     if (this.run !== null) {
       this.heartbeat = setInterval(() => void this.writeRun('running').catch(() => {}), HEARTBEAT_MS);
       this.heartbeat.unref();
@@ -802,6 +822,8 @@ function validateOptions(options: MeasurementCallbackOptions, name: string): voi
   const seed = options.seed ?? 1;
   if (!(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 31 - 1)) throw new RangeError(`${name}: seed = ${seed} is not an integer from 0 to 2147483646`);
   if (options.runDir !== undefined && options.runDir !== null && typeof options.runDir !== 'string') throw new TypeError(`${name}: runDir must be a folder path or null`);
+  checkServeSetting(options.serve, name);
+  if (options.serve !== undefined && options.serve !== false && options.runDir === null) throw new RangeError(`${name}: serve shows the run folders: it needs a runDir (got runDir: null)`);
 }
 
 function checkProbeFits(model: tf.LayersModel, probe: { x: tf.Tensor; y: tf.Tensor }, name: string): void {

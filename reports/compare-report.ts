@@ -6,7 +6,7 @@
 import { escapeHtml } from './escape.js';
 import type { ReportChart } from './run-charts.js';
 import type { RunReportData } from './run-report-data.js';
-import { renderPage, table, type PageSection } from './run-report.js';
+import { pageMain, renderPage, table, type PageParts, type PageSection } from './run-report.js';
 
 const PALETTE = ['#2563eb', '#ea580c', '#16a34a', '#7c3aed', '#dc2626', '#0891b2', '#a16207', '#db2777'];
 
@@ -81,6 +81,16 @@ export function compareCharts(runs: readonly RunReportData[]): ReportChart[] {
  * @param chartJs the chart.js UMD bundle's source
  */
 export function renderCompareReport(runs: readonly RunReportData[], chartJs: string): string {
+  return renderPage(compareReportParts(runs), chartJs, undefined, { extraScript: DIFFERS_CLIENT });
+}
+
+/**
+ * The comparison report's parts (see `PageParts`), for the file and for the live page alike: the
+ * charts, a table of final values, and the runs' settings side by side, where a box hides the
+ * settings every run shares.
+ * @param runs one report data per run
+ */
+export function compareReportParts(runs: readonly RunReportData[]): PageParts {
   const charts = compareCharts(runs).filter((c) => ((c.config['data'] as { datasets: { data: unknown[] }[] }).datasets ?? []).some((d) => d.data.some((v) => v !== null)));
   const rows = runs.map((r) => [
     r.title,
@@ -95,5 +105,43 @@ export function renderCompareReport(runs: readonly RunReportData[], chartJs: str
   ].map((v) => (typeof v === 'number' ? Number(v.toPrecision(4)) : v ?? '—')));
   const header = `<div class="meta">${runs.length} runs: ${runs.map((r) => escapeHtml(r.title)).join(', ')}</div>`;
   const extra = `<section class="wide" id="summary"><h2>Final values</h2><p class="how">The last measured value of each run.</p>${table(rows, ['run', 'status', 'loss', 'val loss', 'accuracy', 'sharpness', 'λmax', '|λmin/λmax|', 'PCA variance in 2 components'])}</section>`;
-  return renderPage(`comparison of ${runs.length} runs`, header, COMPARE_SECTIONS, charts, extra, chartJs);
+  return { title: `comparison of ${runs.length} runs`, header, main: pageMain(COMPARE_SECTIONS, charts, `${extra}\n${settingsTable(runs)}`), charts };
 }
+
+/** The runs' settings side by side; rows where every run has the same value carry class "same". */
+function settingsTable(runs: readonly RunReportData[]): string {
+  const keys: string[] = [];
+  for (const r of runs) for (const [k] of r.config) if (!keys.includes(k)) keys.push(k);
+  const value = (r: RunReportData, k: string) => r.config.find(([key]) => key === k)?.[1] ?? '—';
+  const rows = keys.map((k) => {
+    const values = runs.map((r) => value(r, k));
+    const same = values.every((v) => v === values[0]);
+    return `<tr${same ? ' class="same"' : ''}><td class="k">${escapeHtml(k)}</td>${values.map((v) => `<td>${escapeHtml(v)}</td>`).join('')}</tr>`;
+  });
+  const differing = rows.filter((r) => !r.startsWith('<tr class="same"')).length;
+  return `<section class="wide" id="settings"><h2>Settings</h2><p class="how">Each run's monitor options, model and versions. ${differing} of ${keys.length} differ.</p>
+<label class="meta"><input type="checkbox" id="only-differs" checked> show only what differs</label>
+<table class="settings only-differs"><thead><tr><th>setting</th>${runs.map((r) => `<th>${escapeHtml(r.title)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
+}
+
+/** The box that hides the settings every run shares (rows of class "same"), kept as set when a live page swaps its content. */
+export const DIFFERS_CLIENT = `
+(function(){
+  var only = true;
+  var style = document.createElement('style');
+  style.textContent = 'table.only-differs tr.same{display:none}';
+  document.head.appendChild(style);
+  function apply(){
+    var box = document.getElementById('only-differs');
+    var t = document.querySelector('table.settings');
+    if (box) box.checked = only;
+    if (t) t.classList.toggle('only-differs', only);
+  }
+  document.addEventListener('change', function(e){
+    if (!e.target || e.target.id !== 'only-differs') return;
+    only = e.target.checked;
+    apply();
+  });
+  document.addEventListener('landscope:updated', apply);
+})();
+`;

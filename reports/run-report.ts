@@ -75,12 +75,19 @@ export interface PageSection {
   readonly optional?: boolean;
 }
 
+/** A page's parts: its title, header HTML, the HTML inside <main>, and the charts to draw in it. */
+export interface PageParts {
+  readonly title: string;
+  readonly header: string;
+  readonly main: string;
+  readonly charts: readonly ReportChart[];
+}
+
 /**
- * The shared page: a header, one section per chart (or a note where a chart has no data), extra
- * HTML, and the inlined chart.js with the charts' configurations.
+ * The HTML inside <main>: one section per chart (or a note where a chart has no data), then extra HTML.
  * @param extra already-escaped HTML placed after the chart sections
  */
-export function renderPage(title: string, headerHtml: string, sections: readonly PageSection[], charts: readonly ReportChart[], extra: string, chartJs: string, data?: unknown): string {
+export function pageMain(sections: readonly PageSection[], charts: readonly ReportChart[], extra: string): string {
   const drawn = new Set(charts.map((c) => c.id));
   const body = sections
     .filter((s) => drawn.has(s.id) || s.optional !== true)
@@ -90,21 +97,42 @@ export function renderPage(title: string, headerHtml: string, sections: readonly
         : `<section id="${s.id}"><h2>${escapeHtml(s.title)}</h2><p class="missing">${escapeHtml(s.absent ?? 'Not available: nothing was measured for this chart.')}</p></section>`,
     )
     .join('\n');
+  return `${body}\n${extra}`;
+}
+
+/** How a page is made to draw its charts: the script, and attributes of <body> it reads. */
+export interface PageClient {
+  /** The script that draws the charts from #landscope-charts. @default the static report's */
+  readonly script?: string;
+  /** A script run after it (e.g. a page's own controls). */
+  readonly extraScript?: string;
+  /** Attributes of <body> (names and values escaped here). */
+  readonly bodyAttributes?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The shared page: a header, <main>, and the inlined chart.js with the charts' configurations.
+ * @param data the report's data, inlined as JSON for readers of the file (optional)
+ * @param client the drawing script and <body> attributes (default: the static report's)
+ */
+export function renderPage(parts: PageParts, chartJs: string, data?: unknown, client: PageClient = {}): string {
+  const attributes = Object.entries(client.bodyAttributes ?? {})
+    .map(([k, v]) => ` ${k.replace(/[^a-z0-9-]/gi, '')}="${escapeHtml(v)}"`)
+    .join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>landscope · ${escapeHtml(title)}</title><style>${STYLE}</style></head>
-<body>
-<header><h1>${escapeHtml(title)}</h1>
-${headerHtml}
+<title>landscope · ${escapeHtml(parts.title)}</title><style>${STYLE}</style></head>
+<body${attributes}>
+<header><h1>${escapeHtml(parts.title)}</h1>
+${parts.header}
 </header>
 <main>
-${body}
-${extra}
+${parts.main}
 </main>
 <script>${chartJs.replace(/<\/script/gi, '<\\/script')}</script>
 ${data === undefined ? '' : `<script type="application/json" id="landscope-data">${jsonForScript(data)}</script>`}
-<script type="application/json" id="landscope-charts">${jsonForScript(charts)}</script>
-<script>${CLIENT}</script>
+<script type="application/json" id="landscope-charts">${jsonForScript(parts.charts)}</script>
+<script>${client.script ?? CLIENT}</script>${client.extraScript === undefined ? '' : `\n<script>${client.extraScript}</script>`}
 </body></html>
 `;
 }
@@ -116,6 +144,14 @@ ${data === undefined ? '' : `<script type="application/json" id="landscope-data"
  * @returns the whole HTML document
  */
 export function renderRunReport(data: RunReportData, chartJs: string): string {
+  return renderPage(runReportParts(data), chartJs, data);
+}
+
+/**
+ * A run report's parts (see `PageParts`), for the file and for the live page alike.
+ * @param data from `runReportData`
+ */
+export function runReportParts(data: RunReportData): PageParts {
   const charts = runCharts(data);
   const r = data.run;
   const totalTrain = data.timings.training;
@@ -137,5 +173,5 @@ ${table(data.config, ['setting', 'value'])}</section>
     data.timings.perEpoch.map((t) => [t.epoch < 0 ? 'init' : t.epoch + 1, t.train === null ? '—' : t.train.toFixed(2), t.monitor === null ? '—' : t.monitor.toFixed(2)]),
     ['epoch', 'training (s)', 'monitor (s)'],
   )}</section>`;
-  return renderPage(data.title, header, RUN_SECTIONS, charts, extra, chartJs, data);
+  return { title: data.title, header, main: pageMain(RUN_SECTIONS, charts, extra), charts };
 }

@@ -8,7 +8,7 @@ import { LandscopeError } from '../src/errors.js';
 import { contourLevels, contourLines } from './contour-lines.js';
 import { escapeHtml } from './escape.js';
 import { contourChart, ratioChart, sliceChart, type ReportChart } from './run-charts.js';
-import { renderPage, table, type PageSection } from './run-report.js';
+import { renderPage, pageMain, table, type PageSection } from './run-report.js';
 
 type Rec = Record<string, unknown>;
 
@@ -69,5 +69,5 @@ export function renderSurfaceReport(json: unknown, where: string, chartJs: strin
   const header = `<p>${escapeHtml(kind === 'ratio' ? 'Hessian ratio map' : kind === '2d' ? '2-D loss surface' : '1-D loss slice')}, ${points} points, from ${escapeHtml(where)}.</p>`;
   const section = SECTIONS[kind === 'ratio' ? 'ratio' : kind === '2d' ? 'contour' : 'slice'] as PageSection;
   const extra = rows.length === 0 ? '' : `<section id="meta"><h2>How it was computed</h2>${table(rows, ['setting', 'value'])}</section>`;
-  return { html: renderPage(where, header, [section], charts, extra, chartJs), kind, points };
+  return { html: renderPage({ title: where, header, main: pageMain([section], charts, extra), charts }, chartJs), kind, points };
 }

@@ -59,6 +59,8 @@ export { snapshotCallback, SnapshotCallback, SnapshotMeasurement, type SnapshotC
 export { MeasurementCallback, type MeasurementCallbackOptions, type EpochRecord } from '../callbacks/measurement-callback.js';
 export type { Measurement, MeasureContext, MeasureResult } from '../callbacks/measurement.js';
 export { RunFolder, readRunFolder, readSnapshotFile, makeRunId, RUN_SCHEMA_VERSION, type RunContents, type SnapshotManifest } from './io/run-folder.js';
+export { startRunServer, type RunServer, type RunServerOptions } from './io/run-server.js';
+export { RunIndex, type RunListEntry } from './io/run-index.js';
 export { MlflowSink, mlflowSinkFromEnv, type MlflowSinkOptions, type SinkReport } from './io/mlflow-sink.js';
 export { MlflowClient, MlflowError, splitLogBatch, LOG_BATCH_LIMITS } from './io/mlflow-client.js';
 export { trajectoryPca, type TrajectoryPca } from './core/trajectory-pca.js';

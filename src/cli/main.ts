@@ -17,11 +17,12 @@ import { sharpnessCommand } from './commands/sharpness.js';
 import { mergeCommand } from './commands/merge.js';
 import { mlflowCommand } from './commands/mlflow.js';
 import { reportCommand } from './commands/report.js';
+import { serveCommand } from './commands/serve.js';
 import { surfaceCommand } from './commands/surface.js';
 import { trajectoryCommand } from './commands/trajectory.js';
 
 /** Every command, by name. */
-export const COMMANDS: readonly Command[] = [surfaceCommand, mergeCommand, interpolateCommand, directionsCommand, hessianCommand, sharpnessCommand, trajectoryCommand, reportCommand, compareCommand, baselineCommand, gateCommand, mlflowCommand];
+export const COMMANDS: readonly Command[] = [surfaceCommand, mergeCommand, interpolateCommand, directionsCommand, hessianCommand, sharpnessCommand, trajectoryCommand, reportCommand, compareCommand, serveCommand, baselineCommand, gateCommand, mlflowCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
