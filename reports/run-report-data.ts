@@ -110,7 +110,9 @@ export function runReportData(contents: RunContents): RunReportData {
   const status = String(run['status'] ?? 'unknown');
   const planned = run['fit']?.epochs as number | undefined;
   const done = epochs.filter((e) => e >= 0).length;
-  if (status !== 'finished') missing.push(`The run did not finish (status: ${status}); ${done}${planned ? ` of ${planned}` : ''} epochs were measured.`);
+  // 'running' is what run.json says while its process lives (a reader calls a gone one 'killed').
+  if (status === 'running') missing.push(`Training is still running: ${done}${planned ? ` of ${planned}` : ''} epochs measured so far.`);
+  else if (status !== 'finished') missing.push(`The run did not finish (status: ${status}); ${done}${planned ? ` of ${planned}` : ''} epochs were measured.`);
   if (contents.truncatedLines > 0) missing.push(`${contents.truncatedLines} line(s) of metrics.jsonl were cut short (a crash while writing) and are left out.`);
   const never = (key: string, label: string) => {
     if (!measured.some((r) => ok(r[key]))) missing.push(`${label} was ${measured.some((r) => r[key] !== undefined) ? 'never measured successfully' : 'not measured'} in this run.`);
@@ -123,6 +125,8 @@ export function runReportData(contents: RunContents): RunReportData {
   const skippedFinal = run['finalSurfaces'] as Rec | undefined;
   if (surfaces === null && skippedFinal?.['skipped'] === 'finalBudget') {
     missing.push(`The end-of-training surfaces were skipped: about ${Number(skippedFinal['estimatedSeconds']).toFixed(1)} s even at the smallest grids, over the end-of-training limit of ${Number(skippedFinal['limitSeconds']).toFixed(1)} s (finalBudget; null for no limit).`);
+  } else if (surfaces === null && status === 'running' && run['options']?.finalSurfaces !== false) {
+    missing.push('The end-of-training surfaces (1-D slice, 2-D contours, PCA-plane contours) come when training ends.');
   } else if (surfaces === null) missing.push('The end-of-training surfaces (1-D slice, 2-D contours, PCA-plane contours) were not computed for this run.');
   const densityNote = run['finalDensity'] as Rec | undefined;
   if (densityNote?.['skipped'] === 'finalBudget') {

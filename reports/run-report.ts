@@ -157,7 +157,9 @@ export function runReportParts(data: RunReportData): PageParts {
   const totalTrain = data.timings.training;
   const totalMonitor = data.timings.monitor;
   const timing =
-    totalTrain !== null && totalMonitor !== null
+    r.status === 'running'
+      ? 'timings when training ends'
+      : totalTrain !== null && totalMonitor !== null
       ? `training ${totalTrain.toFixed(1)} s, monitoring during training ${totalMonitor.toFixed(1)} s (${totalTrain > 0 ? ((100 * totalMonitor) / totalTrain).toFixed(1) : '—'}% of training)${data.timings.final !== null ? `, end-of-training analysis ${data.timings.final.toFixed(1)} s` : ''}`
       : 'timings not recorded';
   const header = `<div class="meta">run ${escapeHtml(r.id ?? '—')} · status ${escapeHtml(r.status)} · backend ${escapeHtml(r.backend ?? '—')} · ${escapeHtml(r.start ?? '')} → ${escapeHtml(r.end ?? '')} · ${escapeHtml(timing)}${

@@ -106,7 +106,7 @@ describe('run report in a real browser', () => {
     writeFileSync(`${dir}/metrics.jsonl`, [...lines.slice(0, -1), (lines.at(-1) as string).slice(0, 40)].join('\n'));
     const data = runReportData(await readRunFolder(dir));
     expect(data.missing).toEqual([
-      'The run did not finish (status: running); 2 of 10 epochs were measured.',
+      'Training is still running: 2 of 10 epochs measured so far.',
       '1 line(s) of metrics.jsonl were cut short (a crash while writing) and are left out.',
       'Sharpness was not measured in this run.',
       'The Hessian was not measured in this run.',
