@@ -4,6 +4,7 @@
  *   npm run bench                 # every section
  *   npm run bench -- --quick      # shorter runs
  *   npm run bench -- hessian      # one section: engine, surface, kernels, hessian, monitor, every-epoch (monitor's first table), workers
+ *   BENCH_ONLY=cpu npm run bench -- every-epoch   # one workload of the every-epoch table: mlp, cnn or cpu
  */
 import { benchEngine } from './engine.js';
 import { benchHessian } from './hessian.js';

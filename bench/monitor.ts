@@ -122,10 +122,11 @@ async function everyEpoch(kind: 'mlp' | 'cnn', backend: 'wasm' | 'cpu', epochs: 
 export async function benchEveryEpoch(quick: boolean): Promise<void> {
   await rm(ROOT, { recursive: true, force: true });
   const e12 = quick ? 6 : 12;
+  const only = process.env['BENCH_ONLY'];
   const table = [
-    ...(await everyEpoch('mlp', 'wasm', e12, 600, MODES)),
-    ...(await everyEpoch('cnn', 'wasm', e12, quick ? 100 : 600, MODES)),
-    ...(await everyEpoch('mlp', 'cpu', quick ? 3 : 6, 200, MODES.slice(0, 3))),
+    ...(only === undefined || only === 'mlp' ? await everyEpoch('mlp', 'wasm', e12, 600, MODES) : []),
+    ...(only === undefined || only === 'cnn' ? await everyEpoch('cnn', 'wasm', e12, quick ? 100 : 600, MODES) : []),
+    ...(only === undefined || only === 'cpu' ? await everyEpoch('mlp', 'cpu', quick ? 3 : 6, 200, MODES.slice(0, 3)) : []),
   ];
   console.log(`\nEvery epoch (real MNIST, probe 512 test digits, Hessian on its first 256, batch 64): fit() with and without the monitor, in one run; ratios against the geometric mean of the bare fit before and after`);
   console.table(table);
