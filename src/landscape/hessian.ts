@@ -7,7 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { linspace, type AxisRange } from '../core/grid.js';
 import { hutchinsonTrace, type TraceEstimate } from '../core/hutchinson.js';
-import { lanczos } from '../core/lanczos.js';
+import { flatParams, flatTensorSpace } from '../core/flat-params.js';
+import { lanczos, type RitzPair } from '../core/lanczos.js';
 import { ParamList } from '../core/param-list.js';
 import { rademacherDirection, randomDirection } from '../core/random-direction.js';
 import { toNested } from '../core/sample-grid.js';
@@ -126,22 +127,37 @@ export async function eigenOf(H: HvpOperator, options: HessianOptions): Promise<
   const shards = options.shards ?? 0;
   if (!(Number.isInteger(shards) && shards >= 0)) throw new RangeError(`hessian: shards = ${shards} is not a non-negative integer`);
   const layout = { names: H.names, shapes: H.shapes };
-  const start = randomDirection(layout, seed);
-  let result;
+  // Lanczos on flat vectors: its reorthogonalization costs one or two operations per basis vector, not two per layer.
+  const flat = flatParams(layout);
+  const start = tf.tidy(() => {
+    const list = randomDirection(layout, seed);
+    const vector = flat.flatten(list);
+    list.dispose();
+    return vector;
+  });
+  const warm = options.warmStart?.map((w) => flat.flatten(w));
+  let flatResult;
   try {
-    result = await lanczos(H, H.size, {
-      space: paramListSpace,
+    flatResult = await lanczos(flat.operator(H), H.size, {
+      space: flatTensorSpace,
       start,
       top,
       bottom,
       tol,
       maxIter: options.maxIter ?? 80,
       vectors: options.vectors === true || shards > 0,
-      ...(options.warmStart !== undefined ? { warmStart: options.warmStart } : {}),
+      ...(warm !== undefined ? { warmStart: warm } : {}),
     });
   } finally {
-    start.dispose();
+    tf.dispose([start, ...(warm ?? [])]);
   }
+  const asList = (p: RitzPair<tf.Tensor1D>): RitzPair<ParamList> => {
+    if (p.vector === undefined) return { value: p.value, residual: p.residual };
+    const vector = flat.unflatten(p.vector);
+    p.vector.dispose();
+    return { value: p.value, residual: p.residual, vector };
+  };
+  const result = { ...flatResult, top: flatResult.top.map(asList), bottom: flatResult.bottom.map(asList) };
   const lambdaMax = result.top[0]?.value as number;
   const lambdaMin = result.bottom[0]?.value ?? NaN;
   const topVector = result.top[0]?.vector as ParamList | undefined;
