@@ -305,7 +305,6 @@ function graphEngine(plan: GraphPlan, selected: readonly ModelWeight[], classes:
   const covered = nodeParts.flat().filter((i) => i !== null && i !== undefined).length;
   const kernelsIn = plan.nodes.every((node, k) => node.kind !== 'dense' && node.kind !== 'conv2d' ? true : nodeParts[k]?.[0] !== undefined);
   if (!kernelsIn || covered !== index.size) return null;
-  const convolutional = plan.nodes.some((node) => node.kind === 'conv2d');
   const primals = primalCache(plan, cacheBytes);
   // The engine's parts come node by node (each node's weights in order): put them in the
   // selection's order, dropping those held fixed.
@@ -328,8 +327,8 @@ function graphEngine(plan: GraphPlan, selected: readonly ModelWeight[], classes:
     kind: 'graph',
     // Labels as the loss sees them: class ids become one-hot rows.
     labels: (y) => (y.rank === 2 && y.shape[1] === classes ? y : tf.tidy(() => tf.oneHot(tf.cast(tf.reshape(y, [-1]), 'int32'), classes).toFloat())),
-    // Strided convolutions' input gradients use landscope's kernels where the backend's are missing or slow (wasm).
-    run: convolutional ? withSecondOrderGradients : (fn) => fn(),
+    // No tape, so no gradient registry to swap: the engine calls its kernels (src/kernels) itself.
+    run: (fn) => fn(),
     sampleQuadratics: async (x, y, v, batch) => {
       const { primal, release } = primals.use(x, y, batch);
       try {
@@ -377,7 +376,9 @@ function primalCache(plan: GraphPlan, limit: number) {
   const kept = new Map<number, { key: readonly object[]; primal: GraphPrimal }>();
   const columns = new Map<number, Map<number, tf.Tensor | null>>();
   let bytes = 0;
-  const weightsKey = () => plan.nodes.flatMap((node) => nodeWeights(node).flatMap((w) => (w === null ? [] : [w.read().dataId])));
+  // Every value the pass reads: the weights, and batch norms' moving statistics (training moves them too).
+  const weightsKey = () =>
+    plan.nodes.flatMap((node) => [...nodeWeights(node), ...(node.kind === 'batchNorm' ? [node.mean, node.variance] : [])].flatMap((w) => (w === null ? [] : [w.read().dataId])));
   const drop = (batch: number) => {
     const entry = kept.get(batch);
     if (entry === undefined) return;
