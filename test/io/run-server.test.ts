@@ -1,7 +1,8 @@
+import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, cpSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { request } from 'node:http';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRunServer, type RunServer } from '../../src/io/run-server.js';
 import { useBackend } from '../helpers/backend.js';
@@ -151,6 +152,21 @@ describe('landscope serve: the server', () => {
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => get(server, paths[i % paths.length] as string)));
     expect(results.map((r) => r.status)).toEqual(results.map(() => 200));
   }, 60_000);
+
+  it('landscope serve as a process: prints its URL, serves the folder, and exits 0 on SIGTERM', async () => {
+    const child = spawn(process.execPath, [resolve('dist/src/cli/bin.js'), 'serve', root, '--port', '0', '--interval', '500'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((done) => child.on('exit', done));
+    const end = Date.now() + 20_000;
+    while (!/http:\/\/127\.0\.0\.1:\d+\//.test(out) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    const url = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1] as string;
+    expect(out).toMatch(/^landscope serve: http:\/\/127\.0\.0\.1:\d+\/ \(runs under .*serve\/runs; Ctrl-C stops\)\n$/);
+    const runs = (await (await fetch(`${url}api/runs`)).json()) as { runs: { id: string }[] };
+    expect(runs.runs.map((r) => r.id)).toContain('a');
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
 
   it('landscope serve refuses a taken port and a bad flag with a clear message', async () => {
     const taken = await runCli(['serve', root, '--port', String(server.port)]);
