@@ -25,8 +25,11 @@ export function livePayload(parts: PageParts, version: string): LivePayload {
   return { version, header: headerHtml(parts), main: parts.main, charts: parts.charts };
 }
 
+/** The status line a live page's client writes into. */
+const LIVE_STATUS = '<p class="meta" id="live-status">live: updates as the run folder grows</p>';
+
 function headerHtml(parts: PageParts): string {
-  return `<h1>${escapeHtml(parts.title)}</h1>\n${parts.header}<p class="meta" id="live-status">live: updates as the run folder grows</p>`;
+  return `<h1>${escapeHtml(parts.title)}</h1>\n${parts.header}${LIVE_STATUS}`;
 }
 
 /**
@@ -39,7 +42,7 @@ function headerHtml(parts: PageParts): string {
  * @param chartJs the chart.js bundle's source (inlined: the page loads nothing else)
  */
 export function renderLivePage(parts: PageParts, version: string, endpoint: string, intervalMs: number, chartJs: string, extraScript?: string): string {
-  const live: PageParts = { ...parts, header: `${parts.header}<p class="meta" id="live-status">live: updates as the run folder grows</p>` };
+  const live: PageParts = { ...parts, header: `${parts.header}${LIVE_STATUS}` };
   return renderPage(live, chartJs, undefined, {
     script: LIVE_CLIENT,
     ...(extraScript === undefined ? {} : { extraScript }),
@@ -132,11 +135,6 @@ button{margin:12px 0;font:inherit;padding:5px 12px}
 
 /** The run list's columns after the tick box and the run's name. */
 const COLUMNS: readonly string[] = ['status', 'started', 'epochs', 'last loss', 'sharpness', 'λmax'];
-
-/** The live page of a run. */
-export function runHref(id: string): string {
-  return `/run?id=${encodeURIComponent(id)}`;
-}
 
 /**
  * The run list page: every run under the folder, newest first, updating as runs appear and grow;

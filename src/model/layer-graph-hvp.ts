@@ -525,7 +525,7 @@ function flippedFilter(step: LinearNode, filter: tf.Tensor): tf.Tensor | undefin
 }
 
 /**
- * A weighted step's input gradient: δ Wᵀ, or the convolution's transpose — at stride 1 as the
+ * A linear node's input gradient: δ Wᵀ, or the convolution's transpose — at stride 1 as the
  * 'full' convolution of δ by the flipped filter (`flipped`; on wasm up to 6× faster than its
  * Conv2DBackpropInput), the padding inside the convolution.
  */
@@ -544,7 +544,7 @@ function inputGradient(step: LinearNode, dz: tf.Tensor, filter: tf.Tensor, inSha
 }
 
 /**
- * A weighted step's kernel and bias gradients (bias: none when the layer has none):
+ * A linear node's kernel and bias gradients (bias: none when the layer has none):
  * - Dense: aᵀ δ and Σ δ;
  * - a convolution with its input's patch columns (`convColumns`, the ones column last when it
  *   has a bias): one matMul δᵀ · columns gives both, the columns as the kept operand;
@@ -766,21 +766,4 @@ function zeroShape(s: PrimalNode, axis: number, j: number): number[] {
   const shape = [...s.shape];
   shape[axis] = (s.sizes as number[])[j] as number;
   return shape;
-}
-
-/**
- * H v of the mean loss over one batch, times `weight`, for every weight of the graph: the
- * primal pass and the R-passes in one (`layerGraphPrimal`, then `layerGraphTangent`).
- * @param x the batch's inputs
- * @param y one-hot labels (cross-entropy) or targets (MSE), [n, C]
- * @param v the direction, per node (see `NodeDirection`)
- * @returns the product's parts, node by node (the caller owns them)
- */
-export function layerGraphBatchHvp(plan: GraphPlan, x: tf.Tensor, y: tf.Tensor, v: readonly NodeDirection[], weight: number): tf.Tensor[] {
-  const primal = layerGraphPrimal(plan, x, y);
-  try {
-    return layerGraphTangent(plan, primal, v, weight);
-  } finally {
-    tf.dispose([...primal.tensors]);
-  }
 }
